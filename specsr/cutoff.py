@@ -1,0 +1,107 @@
+"""Cutoff detection: the frequency above which a file has no real content.
+
+A 16 kHz recording stored at 48 kHz, or an MP3 with its 16 kHz shelf, looks full-rate but is
+empty above its cutoff. We find that edge from the long-term spectrum:
+
+1. average the power spectrum over the frames that carry sound (silence would only add the
+   noise floor), at a resolution of about 12 Hz;
+2. smooth it along frequency (a running median, so a hum or a pilot tone cannot fake content);
+3. the cutoff is the highest bin k whose level is still within ``edge_db`` of the octave below
+   it, while *everything* from k + 15 % up to Nyquist is at least ``min_drop_db`` below that
+   octave: a steep fall to nothing. Natural roll-offs fall too slowly to qualify, and levels more
+   than ``content_range_db`` below the loudest band count as a noise floor, not content.
+
+No edge found means the file is full-band (cutoff = Nyquist).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from specsr.errors import SpecsrError
+
+
+@dataclass(frozen=True)
+class CutoffEstimate:
+    """Result of :func:`detect_cutoff`."""
+
+    cutoff_hz: float
+    nyquist_hz: float
+    band_limited: bool
+    silent: bool
+    drop_db: float
+
+    def describe(self) -> str:
+        if self.silent:
+            return "silent: no content to measure"
+        if not self.band_limited:
+            return f"full band (content up to Nyquist, {self.nyquist_hz / 1000:.2f} kHz)"
+        return f"{self.cutoff_hz / 1000:.2f} kHz (content falls {self.drop_db:.0f} dB above it)"
+
+
+def long_term_spectrum(wav: np.ndarray, sample_rate: int, *, bin_hz: float = 12.0,
+                       max_frames: int = 1500, active_db: float = 40.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Mean power spectrum in dB over active frames of ``wav`` ``[C, T]`` or ``[T]``.
+
+    Returns ``(freqs_hz [F], level_db [F])`` or None when the signal is silent.
+    """
+    x = np.asarray(wav, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    n_fft = int(2 ** np.ceil(np.log2(max(64, sample_rate / bin_hz))))
+    hop = n_fft // 2
+    t = x.shape[-1]
+    if t < n_fft:
+        x = np.pad(x, ((0, 0), (0, n_fft - t)))
+        t = n_fft
+    n = 1 + (t - n_fft) // hop
+    starts = np.arange(n) * hop
+    if n > max_frames:  # long files: an even spread of frames is plenty
+        starts = starts[np.linspace(0, n - 1, max_frames).astype(int)]
+    idx = starts[:, None] + np.arange(n_fft)[None]
+    frames = x[:, idx]  # [C, N, n_fft]
+    frames = frames * np.hanning(n_fft)
+    power = (np.abs(np.fft.rfft(frames, axis=-1)) ** 2).mean(axis=0)  # [N, F]
+    energy = power.sum(axis=-1)
+    if not np.any(energy > 1e-20):
+        return None
+    loud = np.percentile(energy[energy > 0], 95)
+    keep = energy >= loud * 10 ** (-active_db / 10)
+    spec = power[keep].mean(axis=0)
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    return freqs, 10 * np.log10(spec + 1e-30)
+
+
+def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.0, edge_db: float = 6.0,
+                  min_cutoff_hz: float = 500.0, content_range_db: float = 70.0) -> CutoffEstimate:
+    """Estimate the content cutoff of ``wav`` ``[C, T]`` or ``[T]`` at ``sample_rate``."""
+    if sample_rate <= 0:
+        raise SpecsrError(f"sample rate must be positive, got {sample_rate}")
+    nyquist = sample_rate / 2
+    lts = long_term_spectrum(wav, sample_rate)
+    if lts is None:
+        return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=True, drop_db=0.0)
+    freqs, level = lts
+    df = freqs[1] - freqs[0]
+    smooth = median_filter(level, size=max(3, int(150 / df) | 1), mode="nearest")
+    wide = median_filter(level, size=max(3, int(400 / df) | 1), mode="nearest")
+    # suffix max of the widely smoothed curve: the loudest content at or above each bin.
+    above_max = np.maximum.accumulate(wide[::-1])[::-1]
+    n_bins = len(level)
+    k_min = max(2, int(min_cutoff_hz / df))
+    # content more than `content_range_db` below the loudest band is a noise floor, not content
+    content_floor = float(smooth.max()) - content_range_db
+    for k in range(n_bins - 1, k_min - 1, -1):
+        gap = max(4, min(int(0.15 * k), (n_bins - k) // 2))
+        if k + gap >= n_bins - 2:
+            continue
+        reference = float(np.median(smooth[k // 2:k + 1]))  # the octave below k
+        if reference < content_floor:
+            continue
+        drop = reference - above_max[k + gap]
+        if smooth[k] >= reference - edge_db and drop >= min_drop_db:
+            return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop))
+    return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0)
