@@ -1,0 +1,171 @@
+"""Models: the spectrogram U-Net (also the SRGAN generator) and the SRGAN patch discriminator.
+
+The U-Net sees a spectrogram "image" ``[B, C, F, T]`` with up to three channels:
+
+- the low-resolution log10-power, normalised, with the bins at and above the cutoff blanked (what
+  lies there is filter residue, different for every resampler: the model must not learn it);
+- a cutoff mask (1 below the cutoff, 0 above): where the model has to start predicting;
+- the absolute frequency of each bin (0 at DC, 1 at Nyquist): a convolution cannot know where in
+  the spectrum it is, and harmonics, fricatives and roll-offs all depend on it.
+
+With the two conditioning channels one model serves every input rate. The network predicts the
+log-power of every bin; only the bins above the cutoff are used (the low band is never the model's
+to change: the pipeline keeps the input's STFT there).
+
+Layout: ``len(channels)`` levels; each level is two 3×3 conv + norm + LeakyReLU; down by 2×2
+average pooling, up by nearest-neighbour ×2 followed by a 3×3 conv (no transposed convolutions, so
+no checkerboard stripes). At the bottleneck, ``freq_mix_layers`` residual layers mix along the whole
+frequency axis (a learned ``[F', F']`` matrix per layer), because harmonic structure spans more
+bins than any stack of 3×3 kernels sees.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specsr.config import ModelConfig, STFTConfig
+from specsr.spectral import normalize
+
+BLANK_VALUE = 0.0  # normalised input value in the blanked (above-cutoff) region
+
+
+def _norm(kind: str, ch: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(ch)
+    if kind == "group":
+        return nn.GroupNorm(min(8, ch), ch)
+    return nn.Identity()
+
+
+class ConvBlock(nn.Module):
+    """Two 3×3 conv + norm + LeakyReLU. ``[B, C_in, F, T]`` → ``[B, C_out, F, T]``."""
+
+    def __init__(self, ch_in: int, ch_out: int, norm: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(ch_in, ch_out, 3, padding=1, bias=norm == "none"), _norm(norm, ch_out), nn.LeakyReLU(0.2),
+            nn.Conv2d(ch_out, ch_out, 3, padding=1, bias=norm == "none"), _norm(norm, ch_out), nn.LeakyReLU(0.2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class FreqMix(nn.Module):
+    """Residual mixing along frequency: ``x + act(norm(W_f · x))`` with a learned ``[F', F']`` matrix,
+    followed by a 1×1 channel mix. ``[B, C, F', T]`` → same."""
+
+    def __init__(self, ch: int, n_freq: int, norm: str) -> None:
+        super().__init__()
+        self.freq = nn.Linear(n_freq, n_freq)
+        nn.init.zeros_(self.freq.weight)
+        nn.init.zeros_(self.freq.bias)
+        self.channel = nn.Conv2d(ch, ch, 1)
+        self.norm = _norm(norm, ch)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.freq(x.transpose(-1, -2)).transpose(-1, -2)  # mix over F for each (B, C, T)
+        return x + self.act(self.norm(self.channel(y)))
+
+
+class UNet(nn.Module):
+    """The spectrogram U-Net. ``forward([B, C_in, F, T]) -> [B, 1, F, T]`` (normalised log10-power)."""
+
+    def __init__(self, cfg: ModelConfig, stft: STFTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.n_bins = stft.n_bins
+        m = cfg.frame_multiple
+        self.n_bins_padded = -(-self.n_bins // m) * m
+        ch = cfg.channels
+        self.inc = ConvBlock(cfg.n_inputs, ch[0], cfg.norm)
+        self.down = nn.ModuleList(ConvBlock(ch[i], ch[i + 1], cfg.norm) for i in range(len(ch) - 1))
+        self.mix = nn.Sequential(*[FreqMix(ch[-1], self.n_bins_padded // m, cfg.norm)
+                                   for _ in range(cfg.freq_mix_layers)])
+        self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 3, padding=1) for i in reversed(range(len(ch) - 1)))
+        self.up = nn.ModuleList(ConvBlock(2 * ch[i], ch[i], cfg.norm) for i in reversed(range(len(ch) - 1)))
+        self.out = nn.Conv2d(ch[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, t = x.shape
+        if f != self.n_bins:
+            raise ValueError(f"model expects {self.n_bins} frequency bins, got {f}")
+        m = self.cfg.frame_multiple
+        t_pad = -(-t // m) * m
+        x = F.pad(x, (0, t_pad - t, 0, self.n_bins_padded - f), mode="replicate")
+        skips = []
+        h = self.inc(x)
+        for block in self.down:
+            skips.append(h)
+            h = block(F.avg_pool2d(h, 2))
+        h = self.mix(h)
+        for conv, block in zip(self.up_conv, self.up, strict=True):
+            h = conv(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = block(torch.cat([h, skips.pop()], dim=1))
+        return self.out(h)[:, :, :f, :t]
+
+
+def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Network input from the low-res log10-power ``[B, F, T]`` and per-item cutoff bins ``[B]``.
+
+    Returns ``[B, cfg.n_inputs, F, T]``: normalised log-power blanked above the cutoff, then the
+    cutoff mask and the frequency position, as configured.
+    """
+    b, f, t = lowres_logp.shape
+    bins = torch.arange(f, device=lowres_logp.device)
+    mask = (bins[None, :] < cutoff_bins.to(lowres_logp.device)[:, None]).to(lowres_logp.dtype)  # [B, F]
+    feat = normalize(lowres_logp) * mask[:, :, None] + BLANK_VALUE * (1 - mask[:, :, None])
+    chans = [feat]
+    if cfg.use_cutoff:
+        chans.append(mask[:, :, None].expand(b, f, t))
+    if cfg.use_position:
+        pos = (bins.to(lowres_logp.dtype) / (f - 1))[None, :, None]
+        chans.append(pos.expand(b, f, t))
+    return torch.stack(chans, dim=1)
+
+
+class PatchDiscriminator(nn.Module):
+    """SRGAN discriminator on spectrogram patches, at two scales.
+
+    Input ``[B, 2, F, T]``: normalised log-power and the cutoff mask (so it knows which band is
+    judged). Returns per scale a list of feature maps, the last being the patch logits.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(self._branch(cfg.disc_channels) for _ in range(2))
+
+    @staticmethod
+    def _branch(channels: tuple[int, ...]) -> nn.ModuleList:
+        sn = nn.utils.parametrizations.spectral_norm
+        layers = nn.ModuleList()
+        ch_in = 2
+        for ch in channels:
+            layers.append(nn.Sequential(sn(nn.Conv2d(ch_in, ch, (5, 3), stride=(2, 1), padding=(2, 1))),
+                                        nn.LeakyReLU(0.2)))
+            ch_in = ch
+        layers.append(sn(nn.Conv2d(ch_in, 1, 3, padding=1)))
+        return layers
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        outs = []
+        for i, branch in enumerate(self.scales):
+            h = x if i == 0 else F.avg_pool2d(x, (2, 2))
+            feats = []
+            for layer in branch:
+                h = layer(h)
+                feats.append(h)
+            outs.append(feats)
+        return outs
+
+
+def build_model(cfg: ModelConfig, stft: STFTConfig) -> UNet:
+    """The generator for any ``cfg.arch`` (SRGAN's generator is the same U-Net)."""
+    return UNet(cfg, stft)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
