@@ -71,3 +71,18 @@ def handle_errors(fn: F) -> F:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from specsr import __version__
+
+        typer.echo(f"specsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Audio super-resolution in the spectrogram domain. SPECSR_DEBUG=1 shows tracebacks."""

@@ -178,7 +178,7 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int, *, method: str = "soxr") 
 
 
 @functools.lru_cache(maxsize=32)
-def _polyphase_filter(max_ratio: int, attenuation_db: float = 80.0, transition: float = 0.05) -> np.ndarray:
+def _polyphase_filter(max_ratio: int, attenuation_db: float = 80.0, transition: float = 0.02) -> np.ndarray:
     """Kaiser-window lowpass for ``resample_poly`` whose stopband starts at the lower Nyquist.
 
     scipy's default filter is only half-amplitude at Nyquist and -50 dB beyond; this one leaves

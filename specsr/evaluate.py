@@ -1,0 +1,299 @@
+"""Scoring files and comparing systems with the one metric (:mod:`specsr.metrics`).
+
+Two entry points:
+
+- :func:`evaluate_paths`: a reference and an estimate (two files, or two folders matched by
+  relative path) → LSD / LSD-HF / LSD-LF / SNR per file and the mean;
+- :func:`compare`: a folder laid out like ``shared/data/eval``
+  (``<set>/<ratio>/<clip>/{truth,input,<system>}.*``) → per set and ratio, every system's mean
+  on identical clips, beside the model-free baselines and, optionally, systems computed on the fly
+  from each input (``extra_systems``, e.g. a specsr model).
+
+Files at any rate and channel count are scored on their channel mean at 48 kHz, trimmed to equal
+length, at their own level.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from specsr.audio import AUDIO_EXTENSIONS, find_audio_files, read_audio, resample
+from specsr.baselines import BASELINE_FUNCS
+from specsr.errors import SpecsrError
+from specsr.metrics import METRIC_SR, Scores, mean_scores, score
+from specsr.utils import atomic_write_text
+
+MISALIGN_WARN_MS = 5.0
+
+# A system computed from a clip's input: (wav [C, T], sr of the file, nominal sr_in) -> (wav [C, T'], sr).
+SystemFn = Callable[[np.ndarray, int, int], tuple[np.ndarray, int]]
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """Scores of one estimate file against its reference."""
+
+    name: str
+    scores: Scores
+    length_diff_ms: float
+
+
+@dataclass
+class EvaluationReport:
+    results: list[PairResult]
+    mean: Scores
+    warnings: list[str] = field(default_factory=list)
+
+
+def to_metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
+    """``[C, T]`` at ``sr`` → mono ``[T]`` at 48 kHz (channel mean, soxr)."""
+    mono = np.asarray(wav, dtype=np.float32).mean(axis=0)
+    return resample(mono, sr, METRIC_SR) if sr != METRIC_SR else mono
+
+
+def load_for_metric(path: str | Path) -> np.ndarray:
+    wav, sr = read_audio(path)
+    return to_metric_signal(wav, sr)
+
+
+def align(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Trim both to the shorter length; returns them and the length difference in ms."""
+    n = min(len(ref), len(est))
+    return ref[:n], est[:n], abs(len(ref) - len(est)) * 1000.0 / METRIC_SR
+
+
+def score_signals(ref: np.ndarray, est: np.ndarray, sr_in: int) -> tuple[Scores, float]:
+    r, e, diff_ms = align(ref, est)
+    return score(r, e, sr_in), diff_ms
+
+
+def evaluate_pair(ref_path: str | Path, est_path: str | Path, sr_in: int) -> PairResult:
+    scores, diff_ms = score_signals(load_for_metric(ref_path), load_for_metric(est_path), sr_in)
+    return PairResult(str(est_path), scores, diff_ms)
+
+
+def match_files(ref_dir: Path, est_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """Pair files of two folders by relative path (extension ignored). Returns pairs and the
+    relative paths of references that have no estimate."""
+    def key(p: Path, root: Path) -> str:
+        return str(p.relative_to(root).with_suffix(""))
+
+    ests = {key(p, est_dir): p for p in find_audio_files(est_dir)}
+    pairs, missing = [], []
+    for ref in find_audio_files(ref_dir):
+        k = key(ref, ref_dir)
+        if k in ests:
+            pairs.append((k, ref, ests[k]))
+        else:
+            missing.append(k)
+    return pairs, missing
+
+
+def evaluate_paths(ref: str | Path, est: str | Path, sr_in: int,
+                   progress: Callable[[Iterable], Iterable] | None = None) -> EvaluationReport:
+    """Score ``est`` against ``ref``: two files, or two folders matched by relative path."""
+    ref, est = Path(ref), Path(est)
+    for p in (ref, est):
+        if not p.exists():
+            raise SpecsrError(f"{p}: no such file or folder")
+    if ref.is_dir() != est.is_dir():
+        raise SpecsrError("give two files or two folders, not one of each")
+    if ref.is_dir():
+        pairs, missing = match_files(ref, est)
+        if not pairs:
+            raise SpecsrError(f"no files in {est} match the references in {ref} by relative path")
+    else:
+        pairs, missing = [(est.name, ref, est)], []
+    warnings = [f"{m}: no estimate found, skipped" for m in missing]
+    results = []
+    for name, r, e in (progress(pairs) if progress else pairs):
+        res = evaluate_pair(r, e, sr_in)
+        results.append(PairResult(name, res.scores, res.length_diff_ms))
+        if res.length_diff_ms > MISALIGN_WARN_MS:
+            warnings.append(f"{name}: lengths differ by {res.length_diff_ms:.1f} ms (misaligned?); trimmed")
+    return EvaluationReport(results, mean_scores([r.scores for r in results]), warnings)
+
+
+def write_csv(report: EvaluationReport, path: str | Path) -> None:
+    """Per-file metrics and the mean as CSV (atomic)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "lsd", "lsd_hf", "lsd_lf", "snr_db", "length_diff_ms"])
+    for r in report.results:
+        s = r.scores
+        w.writerow([r.name, _f(s.lsd), _f(s.lsd_hf), _f(s.lsd_lf), _f(s.snr), f"{r.length_diff_ms:.2f}"])
+    m = report.mean
+    w.writerow(["mean", _f(m.lsd), _f(m.lsd_hf), _f(m.lsd_lf), _f(m.snr), ""])
+    atomic_write_text(path, buf.getvalue())
+
+
+def _f(x: float) -> str:
+    return f"{x:.4f}" if math.isfinite(x) else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison over a demo-clip folder
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip of a comparison folder: truth, input and published systems' outputs."""
+
+    set: str
+    ratio: str
+    sr_in: int
+    name: str
+    truth: Path
+    input: Path | None
+    systems: dict[str, Path]
+
+
+@dataclass
+class CompareRow:
+    set: str
+    ratio: str
+    sr_in: int
+    system: str
+    kind: str  # "baseline" | "published" | "computed"
+    n_clips: int
+    mean: Scores
+
+
+@dataclass
+class CompareResult:
+    rows: list[CompareRow]
+    per_clip: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+
+_RATIO_RE = re.compile(r"^(\d+(?:\.\d+)?)k-(\d+(?:\.\d+)?)k$")
+
+
+def _sr_from_ratio(ratio: str) -> int | None:
+    m = _RATIO_RE.match(ratio)
+    return int(round(float(m.group(1)) * 1000)) if m else None
+
+
+def discover_clips(root: str | Path, sets: list[str] | None = None) -> tuple[list[Clip], list[str]]:
+    """Find ``<set>/<ratio>/<clip>/`` folders. Returns the clips and warnings for skipped ones."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SpecsrError(f"{root}: not a folder")
+    manifest_sr = _manifest_rates(root / "manifest.csv")
+    clips, warnings = [], []
+    for clip_dir in sorted(p for p in root.glob("*/*/*") if p.is_dir()):
+        set_name, ratio, name = clip_dir.parts[-3:]
+        if sets and set_name not in sets:
+            continue
+        sr_in = manifest_sr.get((set_name, ratio)) or _sr_from_ratio(ratio)
+        if sr_in is None:
+            warnings.append(f"{set_name}/{ratio}: cannot tell the input rate from the folder name, skipped")
+            continue
+        files = {p.stem: p for p in sorted(clip_dir.iterdir()) if p.suffix.lower() in AUDIO_EXTENSIONS}
+        truth = files.pop("truth", None)
+        inp = files.pop("input", None)
+        if truth is None:
+            warnings.append(f"{set_name}/{ratio}/{name}: no truth file, skipped")
+            continue
+        clips.append(Clip(set_name, ratio, sr_in, name, truth, inp, files))
+    if not clips:
+        raise SpecsrError(f"{root}: no clips found (expected <set>/<ratio>/<clip>/truth.* folders)")
+    return clips, warnings
+
+
+def _manifest_rates(path: Path) -> dict[tuple[str, str], int]:
+    if not path.exists():
+        return {}
+    with open(path, newline="") as fh:
+        return {(r["set"], r["ratio"]): int(r["sr_in"]) for r in csv.DictReader(fh)
+                if r.get("set") and r.get("ratio") and r.get("sr_in")}
+
+
+def compare(root: str | Path, *, sets: list[str] | None = None, baselines: bool = True,
+            extra_systems: dict[str, SystemFn] | None = None,
+            progress: Callable[[Iterable], Iterable] | None = None) -> CompareResult:
+    """Mean metrics per (set, ratio, system) over the clips that have that system."""
+    clips, warnings = discover_clips(root, sets)
+    per_clip: list[dict] = []
+    kinds: dict[str, str] = {}
+    for clip in (progress(clips) if progress else clips):
+        truth = load_for_metric(clip.truth)
+        outputs: dict[str, np.ndarray] = {}
+        for name, path in clip.systems.items():
+            try:
+                outputs[name] = load_for_metric(path)
+                kinds[name] = "published"
+            except SpecsrError as exc:
+                warnings.append(f"{clip.set}/{clip.ratio}/{clip.name}: {exc}; skipped")
+        if clip.input is not None and (baselines or extra_systems):
+            wav_in, sr_file = read_audio(clip.input)
+            if baselines:
+                for name, fn in BASELINE_FUNCS.items():
+                    outputs[name] = to_metric_signal(fn(wav_in, sr_file, clip.sr_in), METRIC_SR)
+                    kinds[name] = "baseline"
+            for name, fn in (extra_systems or {}).items():
+                wav_out, sr_out = fn(wav_in, sr_file, clip.sr_in)
+                outputs[name] = to_metric_signal(wav_out, sr_out)
+                kinds[name] = "computed"
+        elif clip.input is None:
+            warnings.append(f"{clip.set}/{clip.ratio}/{clip.name}: no input file; baselines and computed "
+                            "systems skipped for this clip")
+        for name, est in outputs.items():
+            s, diff_ms = score_signals(truth, est, clip.sr_in)
+            if diff_ms > MISALIGN_WARN_MS:
+                warnings.append(f"{clip.set}/{clip.ratio}/{clip.name}/{name}: lengths differ by {diff_ms:.1f} ms")
+            per_clip.append({"set": clip.set, "ratio": clip.ratio, "sr_in": clip.sr_in, "clip": clip.name,
+                             "system": name, **s.as_dict()})
+    rows = _aggregate(per_clip, kinds)
+    return CompareResult(rows, per_clip, warnings)
+
+
+_KIND_ORDER = {"baseline": 0, "published": 1, "computed": 2}
+_BASELINE_ORDER = {name: i for i, name in enumerate(BASELINE_FUNCS)}
+
+
+def _aggregate(per_clip: list[dict], kinds: dict[str, str]) -> list[CompareRow]:
+    groups: dict[tuple[str, str, int, str], list[Scores]] = {}
+    for r in per_clip:
+        groups.setdefault((r["set"], r["ratio"], r["sr_in"], r["system"]), []).append(
+            Scores(r["lsd"], r["lsd_hf"], r["lsd_lf"], r["snr"]))
+    rows = [CompareRow(s, ratio, sr_in, system, kinds.get(system, "published"), len(v), mean_scores(v))
+            for (s, ratio, sr_in, system), v in groups.items()]
+    rows.sort(key=lambda r: (r.set, r.sr_in, _KIND_ORDER[r.kind], _BASELINE_ORDER.get(r.system, 99), r.system))
+    return rows
+
+
+def format_markdown(result: CompareResult) -> str:
+    """One markdown table per (set, ratio); the best LSD among non-input systems in bold."""
+    out: list[str] = []
+    keys = list(dict.fromkeys((r.set, r.ratio, r.sr_in) for r in result.rows))
+    for set_name, ratio, sr_in in keys:
+        rows = [r for r in result.rows if (r.set, r.ratio) == (set_name, ratio)]
+        n = max(r.n_clips for r in rows)
+        out.append(f"### {set_name} · {ratio} (sr_in {sr_in} Hz, {n} clip{'s' if n != 1 else ''})\n")
+        out.append("| system | kind | LSD | LSD-HF | LSD-LF | SNR (dB) |")
+        out.append("|---|---|---|---|---|---|")
+        contenders = [r for r in rows if r.system != "input" and math.isfinite(r.mean.lsd)]
+        best = min((r.mean.lsd for r in contenders), default=None)
+        for r in rows:
+            m = r.mean
+            lsd = f"{m.lsd:.3f}"
+            if best is not None and r.system != "input" and abs(m.lsd - best) < 5e-4:
+                lsd = f"**{lsd}**"
+            n_note = "" if r.n_clips == n else f" ({r.n_clips} clips)"
+            out.append(f"| {r.system}{n_note} | {r.kind} | {lsd} | {_fmt(m.lsd_hf)} | {_fmt(m.lsd_lf)} | "
+                       f"{_fmt(m.snr, 2)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if math.isfinite(x) else "–"

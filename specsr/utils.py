@@ -1,0 +1,57 @@
+"""Small shared helpers: atomic text writes, device selection, git provenance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from specsr.errors import SpecsrError
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise SpecsrError(f"{p}: the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA if available, else MPS if available, else CPU; errors for unavailable ones."""
+    name = name.lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SpecsrError("--device cuda: CUDA is not available on this machine (use --device cpu or auto)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise SpecsrError("--device mps: MPS is not available on this machine (use --device cpu or auto)")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise SpecsrError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The current git commit of the source tree, or '' outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
