@@ -102,7 +102,8 @@ class TaskConfig(_Config):
     max_cutoff_hz: float = 12000.0
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.sr_out, int) and self.sr_out > 0, f"sr_out must be a positive integer, got {self.sr_out!r}")
+        _check(isinstance(self.sr_out, int) and self.sr_out > 0,
+               f"sr_out must be a positive integer, got {self.sr_out!r}")
         _check(len(self.sr_in_choices) > 0, "sr_in_choices must list at least one input rate")
         for sr_in in self.sr_in_choices:
             _check(isinstance(sr_in, int) and 0 < sr_in < self.sr_out,
@@ -173,8 +174,10 @@ class TrainConfig(_Config):
 
     def __post_init__(self) -> None:
         _check(isinstance(self.steps, int) and self.steps >= 1, f"steps must be >= 1, got {self.steps!r}")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}")
-        _check(isinstance(self.crop_frames, int) and self.crop_frames >= 8, f"crop_frames must be >= 8, got {self.crop_frames!r}")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
+               f"batch_size must be >= 1, got {self.batch_size!r}")
+        _check(isinstance(self.crop_frames, int) and self.crop_frames >= 8,
+               f"crop_frames must be >= 8, got {self.crop_frames!r}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}")
         _check(0 < self.lr_min_ratio <= 1, f"lr_min_ratio must be in (0, 1], got {self.lr_min_ratio!r}")
         _check(self.val_every >= 1 and self.save_every >= 1 and self.log_every >= 1,
