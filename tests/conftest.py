@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny synthetic signals written to tmp_path, paths of the shared data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def noise(seconds: float, sr: int, channels: int = 1, seed: int = 0, level: float = 0.1) -> np.ndarray:
+    """White noise ``[C, T]`` float32."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((channels, int(round(seconds * sr)))) * level).astype(np.float32)
+
+
+def brickwall(wav: np.ndarray, sr: int, cutoff_hz: float) -> np.ndarray:
+    """Ideal lowpass by zeroing FFT bins above ``cutoff_hz``."""
+    spec = np.fft.rfft(wav, axis=-1)
+    freqs = np.fft.rfftfreq(wav.shape[-1], 1 / sr)
+    spec[..., freqs >= cutoff_hz] = 0
+    return np.fft.irfft(spec, n=wav.shape[-1], axis=-1).astype(np.float32)
+
+
+@pytest.fixture
+def write_wav(tmp_path: Path):
+    def _write(name: str, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, np.atleast_2d(wav).T, sr, subtype=subtype)
+        return p
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def cli_app():
+    import cli.main  # noqa: F401  (registers every command)
+    from cli.app import app
+
+    return app

@@ -1,0 +1,77 @@
+"""Audio I/O and resampling: channels, subtypes, atomic writes, the exact length contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import noise
+
+from specsr.audio import read_audio, resample, resampled_length, write_audio
+from specsr.errors import SpecsrError
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "FLOAT"])
+def test_read_keeps_channels_and_float32(tmp_path, subtype):
+    wav = noise(0.1, 16000, channels=2)
+    ext = "wav"
+    p = tmp_path / f"x.{ext}"
+    sf.write(p, wav.T, 16000, subtype=subtype)
+    got, sr = read_audio(p)
+    assert sr == 16000 and got.shape == wav.shape and got.dtype == np.float32
+    assert np.abs(got - wav).max() < (0.02 if subtype == "PCM_U8" else 1e-3)
+
+
+def test_write_is_atomic_and_refuses_overwrite(tmp_path):
+    p = tmp_path / "out.flac"
+    write_audio(p, noise(0.05, 48000), 48000, subtype="PCM_24")
+    with pytest.raises(SpecsrError, match="exists"):
+        write_audio(p, noise(0.05, 48000), 48000)
+    write_audio(p, noise(0.05, 48000, seed=1), 48000, overwrite=True)
+    assert [q.name for q in tmp_path.iterdir()] == ["out.flac"]  # no temp files left
+
+
+def test_write_errors(tmp_path):
+    with pytest.raises(SpecsrError, match="does not exist"):
+        write_audio(tmp_path / "nope" / "x.wav", noise(0.01, 8000), 8000)
+    with pytest.raises(SpecsrError, match="cannot write"):
+        write_audio(tmp_path / "x.mp4", noise(0.01, 8000), 8000)
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(SpecsrError, match="no such file"):
+        read_audio(tmp_path / "missing.wav")
+    with pytest.raises(SpecsrError, match="directory"):
+        read_audio(tmp_path)
+    bad = tmp_path / "garbage.wav"
+    bad.write_bytes(b"RIFF\x00\x01garbage" * 10)
+    with pytest.raises(SpecsrError, match="not a readable audio file"):
+        read_audio(bad)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 1)), 16000)
+    with pytest.raises(SpecsrError, match="no samples"):
+        read_audio(empty)
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.array([[0.0], [np.nan]]), 16000, subtype="FLOAT")
+    with pytest.raises(SpecsrError, match="NaN"):
+        read_audio(nan)
+
+
+@pytest.mark.parametrize("method", ["soxr", "resample_poly"])
+@pytest.mark.parametrize("sr_in,sr_out", [(8000, 48000), (16000, 48000), (22050, 48000), (44100, 48000),
+                                          (11025, 44100), (48000, 16000), (12000, 48000)])
+@pytest.mark.parametrize("n", [1, 7, 1001, 4799])
+def test_resample_length_contract(method, sr_in, sr_out, n):
+    x = noise(n / sr_in, sr_in, channels=2)[:, :n]
+    y = resample(x, sr_in, sr_out, method=method)
+    assert y.shape == (2, resampled_length(n, sr_in, sr_out))
+    assert resampled_length(n, sr_in, sr_out) == round(n * sr_out / sr_in)
+
+
+def test_resample_preserves_a_tone():
+    sr_in, sr_out = 16000, 48000
+    t = np.arange(sr_in) / sr_in
+    x = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    y = resample(x, sr_in, sr_out)
+    ref = np.sin(2 * np.pi * 1000 * np.arange(sr_out) / sr_out)
+    assert np.abs(y[1000:-1000] - ref[1000:-1000]).max() < 1e-3
