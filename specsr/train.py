@@ -1,0 +1,522 @@
+"""Training: the U-Net (L1 on log-power) or SRGAN (plus a patch discriminator), one process or DDP.
+
+Run with ``specsr train DATASET -o RUN`` or, on several GPUs, PyTorch's own launcher::
+
+    torchrun --nproc_per_node 4 -m specsr.train DATASET -o RUN --config configs/bundled.toml
+
+A run folder holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (train and validation
+rows), ``last.pt`` (everything needed to resume: weights, optimizer, scheduler, step, RNG states)
+and ``best.pt`` (best validation LSD). Checkpoints are written atomically, so a run killed at any
+moment resumes with ``--resume`` from the last save. Validation scores LSD / LSD-HF with the
+metric module on reconstructed waveforms, not just the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+
+from specsr.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint, unwrap
+from specsr.config import RunConfig, STFTConfig
+from specsr.dataset import SpectrogramPairs, load_dataset_info
+from specsr.errors import SpecsrError
+from specsr.losses import (
+    band_mask,
+    feature_matching_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    masked_l1,
+)
+from specsr.metrics import mean_scores
+from specsr.models import PatchDiscriminator, UNet, build_inputs, build_model, count_parameters
+from specsr.spectral import LOG_POWER_FLOOR, cutoff_bin, normalize
+from specsr.utils import atomic_write_text, git_commit, resolve_device
+
+RUN_FILE = "run.json"
+FLOOR_LOGP = math.log10(LOG_POWER_FLOOR)
+
+
+@dataclass
+class TrainSummary:
+    run_dir: Path
+    step: int
+    best_val_lsd: float | None
+    n_params: int
+    steps_per_s: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Distributed helpers
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment (1 process: 0, 0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
+
+
+def _is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler that can start in the middle of an epoch (for ``--resume``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.start = 0
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        return iter(indices[self.start:])
+
+
+def _augment_gain(batch: dict[str, torch.Tensor], gain_db_range: tuple[float, ...]) -> None:
+    """Random gain per item: a shift of log10-power by gain_db / 10, clamped at the floor."""
+    lo, hi = gain_db_range
+    if hi <= lo:
+        return
+    b = batch["input"].shape[0]
+    shift = (torch.rand(b) * (hi - lo) + lo) / 10.0
+    for key in ("input", "target"):
+        batch[key] = (batch[key] + shift[:, None, None]).clamp_min(FLOOR_LOGP)
+
+
+def _cutoff_bins(cutoff_hz: torch.Tensor, stft: STFTConfig) -> torch.Tensor:
+    return torch.tensor([cutoff_bin(float(c), stft) for c in cutoff_hz.flatten()], dtype=torch.long)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+class Trainer:
+    """One training run (rank-aware). Build it, then call :meth:`run`."""
+
+    def __init__(self, dataset_dir: str | Path, run_dir: str | Path, cfg: RunConfig, *, device: str = "auto",
+                 resume: bool = False, force: bool = False, quiet: bool = False) -> None:
+        self.rank, self.local_rank, self.world = _dist_env()
+        if self.world > 1 and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and device in ("auto", "cuda") else "gloo"
+            dist.init_process_group(backend=backend)
+        self.device = resolve_device(device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        self.quiet = quiet or not _is_main()
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.info = load_dataset_info(dataset_dir)
+        self._check_dataset()
+        self._prepare_run_dir(resume, force)
+
+        tc = cfg.train
+        torch.manual_seed(tc.seed + self.rank)
+        random.seed(tc.seed + self.rank)
+        np.random.seed(tc.seed + self.rank)
+        self.model: UNet = build_model(cfg.model, cfg.stft).to(self.device)
+        self.n_params = count_parameters(self.model)
+        self.disc: PatchDiscriminator | None = None
+        if cfg.model.arch == "srgan":
+            self.disc = PatchDiscriminator(cfg.model).to(self.device)
+            if tc.warm_start:
+                self._warm_start(tc.warm_start)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
+                                     betas=(0.8, 0.99) if self.disc is not None else (0.9, 0.999))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
+        self.opt_d = (torch.optim.AdamW(self.disc.parameters(), lr=tc.disc_lr, betas=(0.8, 0.99))
+                      if self.disc is not None else None)
+        self.step = 0
+        self.best_lsd: float | None = None
+        if resume and (self.run_dir / "last.pt").exists():
+            self._load_state(self.run_dir / "last.pt")
+
+        self.ddp_model: torch.nn.Module = self.model
+        self.ddp_disc: torch.nn.Module | None = self.disc
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.disc is not None:
+                self.ddp_disc = torch.nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
+
+        self.train_set = SpectrogramPairs(self.info.root, "train", crop_frames=tc.crop_frames, seed=tc.seed)
+        if len(self.train_set) < tc.batch_size * self.world:
+            raise SpecsrError(f"the training split has {len(self.train_set)} items, fewer than one batch "
+                              f"({tc.batch_size} × {self.world} processes); use a smaller --batch-size")
+        self.sampler = ResumableSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True,
+                                        seed=tc.seed, drop_last=True)
+        self.loader = DataLoader(self.train_set, batch_size=tc.batch_size, sampler=self.sampler,
+                                 num_workers=tc.num_workers, drop_last=True,
+                                 pin_memory=self.device.type == "cuda")
+        self.val_set: SpectrogramPairs | None = None
+        if any(it["split"] == "val" for it in self.info.items):
+            self.val_set = SpectrogramPairs(self.info.root, "val", with_waveforms=True, seed=tc.seed)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _check_dataset(self) -> None:
+        if self.info.stft != self.cfg.stft:
+            raise SpecsrError(f"{self.info.root}: the dataset was built with STFT {self.info.stft.to_dict()}, "
+                              f"the config asks for {self.cfg.stft.to_dict()}; rebuild it with specsr convert "
+                              "or change [stft] in the config")
+        if self.info.sr_out != self.cfg.task.sr_out:
+            raise SpecsrError(f"{self.info.root}: dataset sr_out {self.info.sr_out} Hz differs from the config's "
+                              f"task.sr_out {self.cfg.task.sr_out} Hz")
+
+    def _prepare_run_dir(self, resume: bool, force: bool) -> None:
+        run_file = self.run_dir / RUN_FILE
+        if run_file.exists():
+            try:
+                previous = json.loads(run_file.read_text())
+            except (OSError, json.JSONDecodeError):
+                previous = {}
+            if resume:
+                prev_model = previous.get("config", {}).get("model", {})
+                if prev_model and prev_model != self.cfg.model.to_dict():
+                    raise SpecsrError(f"{self.run_dir}: holds a run of another model ({prev_model.get('arch')} "
+                                      f"{prev_model.get('channels')}); --resume needs the same model config")
+            elif not force:
+                raise SpecsrError(f"{self.run_dir}: holds a training run already; use --resume to continue it "
+                                  "or --force to start over")
+        elif self.run_dir.exists() and any(self.run_dir.iterdir()) and not force:
+            raise SpecsrError(f"{self.run_dir}: folder is not empty and holds no specsr run; use --force")
+        if _is_main():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if force and not resume:
+                for name in ("last.pt", "best.pt", "metrics.jsonl"):
+                    (self.run_dir / name).unlink(missing_ok=True)
+            atomic_write_text(run_file, json.dumps({
+                "format": "specsr-run", "config": self.cfg.to_dict(), "dataset": str(self.info.root),
+                "dataset_manifest_sha256": self.info.manifest_sha256, "git_commit": git_commit()}, indent=2))
+            atomic_write_text(self.run_dir / "config.toml", to_toml(self.cfg.to_dict()))
+
+    def _warm_start(self, path: str) -> None:
+        ckpt = read_checkpoint(path)
+        if ckpt["model"].get("channels") != list(self.cfg.model.channels):
+            raise SpecsrError(f"{path}: warm start needs a generator with channels {list(self.cfg.model.channels)}")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        self.model.load_state_dict(state, strict=True)
+
+    def _lr_lambda(self, step: int) -> float:
+        tc = self.cfg.train
+        warmup = min(200, max(1, tc.steps // 20))
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, tc.steps - warmup))
+        return tc.lr_min_ratio + (1 - tc.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not self.cfg.train.amp:
+            return None
+        if self.device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _provenance(self) -> dict[str, Any]:
+        return {"dataset_manifest_sha256": self.info.manifest_sha256, "step": self.step, "git_commit": git_commit(),
+                "train_config": self.cfg.train.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "world_size": self.world, "device": self.device.type, "best_val_lsd": self.best_lsd}
+
+    def _checkpoint(self, kind: str) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if kind == "training":
+            np_state = np.random.get_state()
+            extra = {
+                "step": self.step, "best_val_lsd": self.best_lsd,
+                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])]},
+            }
+            if self.disc is not None and self.opt_d is not None:
+                extra["discriminator"] = {k: v.detach().cpu() for k, v in self.disc.state_dict().items()}
+                extra["disc_optimizer"] = self.opt_d.state_dict()
+        name = f"specsr-{self.cfg.model.arch}-{self.cfg.task.sr_out // 1000}k"
+        return make_checkpoint(self.model, self.cfg.model, self.cfg.stft, self.cfg.task, name=name,
+                               provenance=self._provenance(), kind=kind, extra=extra)
+
+    def _load_state(self, path: Path) -> None:
+        ckpt = read_checkpoint(path, map_location=self.device)
+        if ckpt.get("kind") != "training":
+            raise SpecsrError(f"{path}: an inference checkpoint cannot be resumed (it holds no optimizer state)")
+        if ckpt["model"] != self.cfg.model.to_dict():
+            raise SpecsrError(f"{path}: was trained with another model config; --resume needs the same one")
+        self.model.load_state_dict(ckpt["state_dict"], strict=True)
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        if "scaler" in ckpt:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        if self.disc is not None and "discriminator" in ckpt and self.opt_d is not None:
+            self.disc.load_state_dict(ckpt["discriminator"], strict=True)
+            self.opt_d.load_state_dict(ckpt["disc_optimizer"])
+        self.step = int(ckpt["step"])
+        self.best_lsd = ckpt.get("best_val_lsd")
+        rng = ckpt.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"].cpu())
+        if "python" in rng:
+            random.setstate(_to_tuple(rng["python"]))
+        if "numpy" in rng:
+            n = rng["numpy"]
+            np.random.set_state((n[0], n[1].numpy().astype(np.uint32), int(n[2]), int(n[3]), float(n[4])))
+
+    def _save(self, name: str, kind: str) -> None:
+        if _is_main():
+            save_checkpoint(self._checkpoint(kind), self.run_dir / name)
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if not _is_main():
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _forward(self, batch: dict[str, torch.Tensor], model: torch.nn.Module | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """→ (prediction [B, F, T], target [B, F, T], loss mask [B, F]) in normalised log-power.
+
+        ``model`` defaults to the (DDP-wrapped) training model; validation passes the unwrapped one,
+        since only rank 0 validates and a DDP forward would wait for the other ranks.
+        """
+        x = batch["input"].to(self.device, non_blocking=True)
+        y = batch["target"].to(self.device, non_blocking=True)
+        cut = _cutoff_bins(batch["cutoff_hz"], self.cfg.stft).to(self.device)
+        inputs = build_inputs(x, cut, self.cfg.model)
+        with self._autocast():
+            pred = (model or self.ddp_model)(inputs)[:, 0].float()
+        mask = band_mask(batch["cutoff_hz"], batch["source_nyquist_hz"], self.cfg.stft).to(self.device)
+        return pred, normalize(y), mask
+
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        tc = self.cfg.train
+        _augment_gain(batch, tc.gain_db_range)
+        self.model.train()
+        pred, target, mask = self._forward(batch)
+        content = masked_l1(pred, target, mask)
+        logs = {"loss": float(content)}
+        loss = content
+        if self.ddp_disc is not None and self.opt_d is not None:
+            low = normalize(batch["input"].to(self.device))
+            m = mask.new_tensor((torch.arange(mask.shape[1])[None] < _cutoff_bins(batch["cutoff_hz"],
+                                 self.cfg.stft)[:, None]).float())[:, :, None]
+            real = torch.stack([m * low + (1 - m) * target, m.expand_as(low)], dim=1)
+            fake = torch.stack([m * low + (1 - m) * pred, m.expand_as(low)], dim=1)
+            with self._autocast():
+                d_loss = lsgan_discriminator_loss(self.ddp_disc(real), self.ddp_disc(fake.detach()))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.float().backward()
+            self.opt_d.step()
+            with self._autocast():
+                d_fake, d_real = self.ddp_disc(fake), self.ddp_disc(real)
+                adv = lsgan_generator_loss(d_fake)
+                fm = feature_matching_loss(d_real, d_fake)
+            loss = content + tc.adv_weight * adv.float() + tc.fm_weight * fm.float()
+            logs.update({"d_loss": float(d_loss), "adv": float(adv), "fm": float(fm)})
+        if not torch.isfinite(loss):
+            raise FloatingPointError
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        return logs
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation loss, and LSD / LSD-HF of reconstructed waveforms (FGLA, low band locked)."""
+        from specsr.pipeline import reconstruct_waveform  # the inference pipeline's own merge + phase
+
+        if self.val_set is None:
+            raise SpecsrError("the dataset has no validation split")
+        self.model.eval()
+        n = min(len(self.val_set), self.cfg.train.max_val_items)
+        losses, scores = [], []
+        for i in np.linspace(0, len(self.val_set) - 1, n).astype(int):
+            item = self.val_set[int(i)]
+            batch = {k: v[None] if torch.is_tensor(v) else v for k, v in item.items()}
+            pred, target, mask = self._forward(batch, self.model)
+            losses.append(float(masked_l1(pred, target, mask)))
+            wav_in = item["wav_input"].to(self.device)[None]
+            wav = reconstruct_waveform(wav_in, pred, float(item["cutoff_hz"]), self.cfg.stft,
+                                       n_iter=self.cfg.train.phase_iters)
+            scores.append(_score_item(item["wav_target"].numpy(), wav[0].float().cpu().numpy(),
+                                      self.cfg.stft.sample_rate, int(item["sr_in"])))
+        m = mean_scores(scores)
+        return {"val_loss": float(np.mean(losses)), "val_lsd": m.lsd, "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf}
+
+    def run(self) -> TrainSummary:
+        tc = self.cfg.train
+        from tqdm import tqdm
+
+        steps_per_epoch = len(self.sampler) // tc.batch_size
+        bar = tqdm(total=tc.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True)
+        t0, s0 = time.time(), self.step
+        last_saved = self.step
+        try:
+            while self.step < tc.steps:
+                epoch, offset = divmod(self.step, steps_per_epoch)
+                self.sampler.set_epoch(epoch)
+                self.sampler.start = offset * tc.batch_size
+                for batch in self.loader:
+                    try:
+                        logs = self._train_step(batch)
+                    except FloatingPointError:
+                        raise SpecsrError(f"the loss became NaN/inf at step {self.step + 1}; training stopped. "
+                                          f"last.pt holds the last good state (step {last_saved}); "
+                                          "try a lower --lr or --no-amp") from None
+                    except torch.cuda.OutOfMemoryError:
+                        raise SpecsrError(f"out of GPU memory at batch size {tc.batch_size} × crop "
+                                          f"{tc.crop_frames} frames; try a smaller --batch-size or "
+                                          "train.crop_frames") from None
+                    self.step += 1
+                    bar.update(1)
+                    rate = (self.step - s0) / max(time.time() - t0, 1e-9)
+                    if self.step % tc.log_every == 0 or self.step == tc.steps:
+                        bar.set_postfix(loss=f"{logs['loss']:.4f}", steps_s=f"{rate:.2f}")
+                        self._log({"step": self.step, "lr": self.sched.get_last_lr()[0], "steps_per_s": rate,
+                                   "time": time.time(), **logs})
+                    val_now = self.step % tc.val_every == 0 or self.step == tc.steps
+                    if val_now and self.val_set is not None:
+                        if _is_main():
+                            v = self.validate()
+                            self._log({"step": self.step, **v})
+                            bar.write(f"step {self.step}: val loss {v['val_loss']:.4f}  LSD {v['val_lsd']:.3f}  "
+                                      f"LSD-HF {v['val_lsd_hf']:.3f}")
+                            if self.best_lsd is None or v["val_lsd"] < self.best_lsd:
+                                self.best_lsd = v["val_lsd"]
+                                self._save("best.pt", "training")
+                        if dist.is_initialized():
+                            dist.barrier()
+                    if self.step % tc.save_every == 0 or self.step == tc.steps:
+                        self._save("last.pt", "training")
+                        last_saved = self.step
+                    if self.step >= tc.steps:
+                        break
+        finally:
+            bar.close()
+        if self.val_set is None and _is_main():
+            self._save("best.pt", "training")  # no validation split: the final weights are the best we know
+        if self.world > 1:
+            # BatchNorm running statistics are updated locally after DDP's broadcast at each forward:
+            # make every rank hold rank 0's (the saved) buffers.
+            for buf in self.model.buffers():
+                dist.broadcast(buf, 0)
+            digest = weights_digest(self.model)
+            (self.run_dir / f"rank{self.rank}.sha256").write_text(digest + "\n")
+            dist.barrier()
+        return TrainSummary(self.run_dir, self.step, self.best_lsd, self.n_params,
+                            (self.step - s0) / max(time.time() - t0, 1e-9))
+
+    def close(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int):  # noqa: ANN202
+    from specsr.evaluate import score_signals, to_metric_signal
+
+    r = to_metric_signal(ref[None], sample_rate)
+    e = to_metric_signal(est[None], sample_rate)
+    return score_signals(r, e, sr_in)[0]
+
+
+def _to_tuple(x: Any) -> Any:
+    if isinstance(x, list | tuple):
+        return tuple(_to_tuple(v) for v in x)
+    return x
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of all parameters and buffers (to check that DDP ranks agree)."""
+    h = hashlib.sha256()
+    for k, v in sorted(unwrap(model).state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def train(dataset_dir: str | Path, run_dir: str | Path, cfg: RunConfig, *, device: str = "auto",
+          resume: bool = False, force: bool = False, quiet: bool = False) -> TrainSummary:
+    """Train (or resume) a model on a dataset made by ``specsr convert``."""
+    trainer = Trainer(dataset_dir, run_dir, cfg, device=device, resume=resume, force=force, quiet=quiet)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
+
+
+def export(checkpoint: str | Path, output: str | Path, *, half: bool = False, name: str | None = None,
+           overwrite: bool = False) -> Path:
+    """Strip a training checkpoint to weights + configs + provenance (optionally float16)."""
+    ckpt = read_checkpoint(checkpoint)
+    out = Path(output)
+    if out.exists() and not overwrite:
+        raise SpecsrError(f"{out}: exists already (use --force to overwrite)")
+    slim = {k: ckpt[k] for k in ("format", "version", "model", "stft", "task", "provenance") if k in ckpt}
+    slim["kind"] = "inference"
+    slim["name"] = name or ckpt.get("name", "specsr-model")
+    slim["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    return save_checkpoint(slim, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML output for the resolved config (tomllib only reads)
+
+
+def to_toml(data: dict[str, dict[str, Any]]) -> str:
+    """Render ``{table: {key: value}}`` with scalar / list values as TOML."""
+    lines: list[str] = []
+    for table, values in data.items():
+        lines.append(f"[{table}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+if __name__ == "__main__":  # torchrun -m specsr.train ...
+    from cli.train import train_main
+
+    train_main()

@@ -1,0 +1,99 @@
+"""Models: shape contracts at odd sizes, conditioning channels, checkpoints that describe themselves."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from specsr.checkpoint import load_checkpoint, make_checkpoint, read_checkpoint, save_checkpoint
+from specsr.config import ModelConfig, STFTConfig, TaskConfig
+from specsr.errors import SpecsrError
+from specsr.losses import band_mask, masked_l1
+from specsr.models import PatchDiscriminator, build_inputs, build_model, count_parameters
+
+TINY = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, disc_channels=(4, 8))
+STFT = STFTConfig(48000, 256, 64)  # 129 bins: small and odd
+
+
+@pytest.mark.parametrize("n_frames", [1, 7, 16, 33])
+def test_unet_any_number_of_frames(n_frames):
+    model = build_model(TINY, STFT).eval()
+    x = build_inputs(torch.randn(2, STFT.n_bins, n_frames) - 4, torch.tensor([30, 60]), TINY)
+    assert x.shape == (2, 3, STFT.n_bins, n_frames)
+    with torch.no_grad():
+        assert model(x).shape == (2, 1, STFT.n_bins, n_frames)
+
+
+def test_inputs_blank_above_cutoff_and_carry_position():
+    cfg = ModelConfig(channels=(4, 8))
+    logp = torch.randn(1, STFT.n_bins, 5)
+    x = build_inputs(logp, torch.tensor([40]), cfg)
+    assert torch.all(x[0, 0, 40:] == 0) and torch.all(x[0, 1, :40] == 1) and torch.all(x[0, 1, 40:] == 0)
+    assert x[0, 2, 0, 0] == 0 and x[0, 2, -1, 0] == 1
+    no_cond = build_inputs(logp, torch.tensor([40]), ModelConfig(channels=(4, 8), use_position=False,
+                                                                 use_cutoff=False))
+    assert no_cond.shape[1] == 1
+
+
+def test_checkpoint_round_trip_identical_outputs(tmp_path):
+    model = build_model(TINY, STFT).eval()
+    path = save_checkpoint(make_checkpoint(model, TINY, STFT, TaskConfig(), name="t", provenance={"step": 3}),
+                           tmp_path / "m.pt")
+    loaded = load_checkpoint(path)
+    assert loaded.model_cfg == TINY and loaded.stft == STFT and loaded.provenance["step"] == 3
+    x = build_inputs(torch.randn(1, STFT.n_bins, 9), torch.tensor([50]), TINY)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded.model(x))
+    keys = set(torch.load(path, weights_only=True)["state_dict"])
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in keys)
+
+
+def test_checkpoint_errors(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SpecsrError, match="not a readable specsr checkpoint"):
+        read_checkpoint(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(SpecsrError, match="not a specsr checkpoint"):
+        read_checkpoint(other)
+    model = build_model(TINY, STFT)
+    ckpt = make_checkpoint(model, TINY, STFT, TaskConfig(), name="t")
+    ckpt["version"] = 99
+    torch.save(ckpt, tmp_path / "future.pt")
+    with pytest.raises(SpecsrError, match="version 99"):
+        read_checkpoint(tmp_path / "future.pt")
+    ckpt["version"] = 1
+    ckpt["model"]["channels"] = [4, 8]
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(SpecsrError, match="do not match"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+    with pytest.raises(SpecsrError, match="no such"):
+        read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_half_precision_checkpoint_is_smaller_and_loads(tmp_path):
+    model = build_model(ModelConfig(channels=(8, 16, 32)), STFT)
+    full = save_checkpoint(make_checkpoint(model, ModelConfig(channels=(8, 16, 32)), STFT, TaskConfig(), name="a"),
+                           tmp_path / "f.pt")
+    half = save_checkpoint(make_checkpoint(model, ModelConfig(channels=(8, 16, 32)), STFT, TaskConfig(), name="a",
+                                           half=True), tmp_path / "h.pt")
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    assert load_checkpoint(half).model.inc.body[0].weight.dtype == torch.float32
+
+
+def test_discriminator_shapes_and_loss_mask():
+    d = PatchDiscriminator(TINY)
+    outs = d(torch.randn(2, 2, STFT.n_bins, 32))
+    assert len(outs) == 2 and outs[0][-1].shape[:2] == (2, 1) and outs[1][-1].shape[-1] == 16
+    assert count_parameters(d) > 0
+    mask = band_mask(torch.tensor([8000.0, 4000.0]), torch.tensor([22050.0, 24000.0]), STFT)
+    assert mask.shape == (2, STFT.n_bins)
+    assert mask[0, :43].sum() == 0 and mask[0, 43] == 1 and mask[0, 112:].sum() == 0  # 0.95 × 22.05 kHz
+    pred, target = torch.zeros(2, STFT.n_bins, 4), torch.ones(2, STFT.n_bins, 4)
+    assert masked_l1(pred, target, mask) == pytest.approx(1.0)
+
+
+def test_upsampling_has_no_transposed_convolutions():
+    model = build_model(ModelConfig(), STFTConfig())
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())

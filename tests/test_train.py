@@ -1,0 +1,190 @@
+"""Training: smoke run from the shipped config, overfitting, resume after a kill, DDP on gloo, SRGAN,
+and the bad-input cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from specsr.checkpoint import load_checkpoint, read_checkpoint
+from specsr.config import RunConfig, load_toml
+from specsr.dataset import build_dataset
+from specsr.errors import SpecsrError
+from specsr.train import Trainer, export, train, weights_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def tiny_config(**train_overrides) -> RunConfig:
+    """The shipped default config, scaled down: same keys, tiny model and STFT."""
+    data = load_toml(str(ROOT / "configs" / "default.toml"))
+    data["stft"].update({"n_fft": 1024, "hop_length": 256})
+    data["model"].update({"channels": [4, 8], "freq_mix_layers": 1, "disc_channels": [4, 8]})
+    data["train"].update({"steps": 2, "batch_size": 2, "crop_frames": 16, "val_every": 1000, "save_every": 1,
+                          "log_every": 1, "max_val_items": 2, "phase_iters": 2, **train_overrides})
+    return RunConfig.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    t = np.arange(48000) / 48000
+    for g in range(3):
+        for i in range(2):
+            p = root / "src" / f"group{g}" / f"{i}.wav"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tone = 0.2 * np.sin(2 * np.pi * (200 + 100 * g + 30 * i) * t * (1 + 0.1 * t))
+            sig = tone + 0.05 * rng.standard_normal(len(t))
+            sf.write(p, sig.astype(np.float32), 48000, subtype="FLOAT")
+    build_dataset([root / "src"], root / "ds", variants=2, segment_seconds=0.5, val_fraction=0.34, workers=1,
+                  stft_preset="48k-1024", progress=False)
+    return root / "ds"
+
+
+def test_two_step_smoke_from_shipped_config(dataset, tmp_path):
+    cfg = tiny_config(val_every=2)
+    summary = train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
+    assert summary.step == 2 and summary.best_val_lsd is not None and np.isfinite(summary.best_val_lsd)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    assert any("val_lsd" in r for r in rows)
+    assert (tmp_path / "run" / "config.toml").exists()
+    assert RunConfig.from_dict(load_toml(str(tmp_path / "run" / "config.toml"))) == cfg
+    ckpt = read_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["kind"] == "training" and ckpt["provenance"]["dataset_manifest_sha256"]
+    out = export(tmp_path / "run" / "last.pt", tmp_path / "model.pt", half=True, name="tiny-v0")
+    small = read_checkpoint(out)
+    assert small["kind"] == "inference" and "optimizer" not in small and small["name"] == "tiny-v0"
+    assert load_checkpoint(out).model_cfg == cfg.model
+
+
+@pytest.mark.slow
+def test_overfitting_one_batch(dataset, tmp_path):
+    cfg = tiny_config(steps=1, lr=0.01, gain_db_range=[0.0, 0.0])
+    trainer = Trainer(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
+    torch.manual_seed(0)
+    batch = next(iter(trainer.loader))
+    losses = [trainer._train_step({k: v.clone() for k, v in batch.items()})["loss"] for _ in range(150)]
+    assert losses[-1] < losses[0] / 4
+
+
+def test_resume_after_kill_continues_identically(dataset, tmp_path, monkeypatch):
+    cfg = tiny_config(steps=4, save_every=2)
+    train(dataset, tmp_path / "straight", cfg, device="cpu", quiet=True)
+
+    original = Trainer._train_step
+
+    def dying(self, batch):
+        if self.step == 3:  # killed during step 4, after last.pt of step 2... and step 3 ran unsaved
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(dataset, tmp_path / "killed", cfg, device="cpu", quiet=True)
+    assert read_checkpoint(tmp_path / "killed" / "last.pt")["step"] == 2
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    summary = train(dataset, tmp_path / "killed", cfg, device="cpu", quiet=True, resume=True)
+    assert summary.step == 4
+    a = read_checkpoint(tmp_path / "straight" / "last.pt")
+    b = read_checkpoint(tmp_path / "killed" / "last.pt")
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+
+
+def test_run_folder_guards_and_bad_checkpoint(dataset, tmp_path):
+    cfg = tiny_config()
+    train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
+    with pytest.raises(SpecsrError, match="holds a training run"):
+        train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
+    other = RunConfig.from_dict({**cfg.to_dict(), "model": {**cfg.model.to_dict(), "channels": [4, 8, 16]}})
+    with pytest.raises(SpecsrError, match="another model"):
+        train(dataset, tmp_path / "run", other, device="cpu", quiet=True, resume=True)
+    train(dataset, tmp_path / "run", other, device="cpu", quiet=True, force=True)
+    (tmp_path / "run" / "last.pt").write_bytes(b"truncated")
+    with pytest.raises(SpecsrError, match="corrupt or truncated"):
+        train(dataset, tmp_path / "run", other, device="cpu", quiet=True, resume=True)
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good(dataset, tmp_path, monkeypatch):
+    cfg = tiny_config(steps=3)
+    import specsr.train as tr
+
+    calls = {"n": 0}
+    real = tr.masked_l1
+
+    def poisoned(pred, target, mask):
+        calls["n"] += 1
+        return real(pred, target, mask) * (float("nan") if calls["n"] == 2 else 1.0)
+
+    monkeypatch.setattr(tr, "masked_l1", poisoned)
+    with pytest.raises(SpecsrError, match="NaN"):
+        train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["step"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_dataset_mismatch_errors(dataset, tmp_path):
+    cfg = RunConfig.from_dict({**tiny_config().to_dict(), "stft": {"n_fft": 2048, "hop_length": 512}})
+    with pytest.raises(SpecsrError, match="STFT"):
+        train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
+    with pytest.raises(SpecsrError):
+        train(tmp_path, tmp_path / "run2", tiny_config(), device="cpu", quiet=True)
+
+
+def test_srgan_one_adversarial_step_with_warm_start(dataset, tmp_path):
+    train(dataset, tmp_path / "unet", tiny_config(), device="cpu", quiet=True)
+    cfg = RunConfig.from_dict({**tiny_config(steps=1, warm_start=str(tmp_path / "unet" / "last.pt")).to_dict(),
+                               "model": {**tiny_config().model.to_dict(), "arch": "srgan"}})
+    trainer = Trainer(dataset, tmp_path / "gan", cfg, device="cpu", quiet=True)
+    before = {k: v.clone() for k, v in trainer.disc.state_dict().items()}
+    logs = trainer._train_step(next(iter(trainer.loader)))
+    assert {"loss", "d_loss", "adv", "fm"} <= set(logs)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.disc.state_dict().items())
+    trainer.run()
+    assert "discriminator" in read_checkpoint(tmp_path / "gan" / "last.pt")
+
+
+def test_cli_train_and_export(dataset, tmp_path, cli_app):
+    cfg_path = tmp_path / "tiny.toml"
+    from specsr.train import to_toml
+
+    cfg_path.write_text(to_toml(tiny_config().to_dict()))
+    r = runner.invoke(cli_app, ["train", str(dataset), "-o", str(tmp_path / "run"), "--config", str(cfg_path),
+                                "--device", "cpu", "--steps", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "trained to step 2" in r.output
+    r = runner.invoke(cli_app, ["train", str(tmp_path), "-o", str(tmp_path / "run2"), "-q"])
+    assert r.exit_code != 0 and "Traceback" not in r.output and "specsr: error:" in r.output
+    r = runner.invoke(cli_app, ["export", str(tmp_path / "run" / "last.pt"), "-o", str(tmp_path / "m.pt"), "--half"])
+    assert r.exit_code == 0 and (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_gloo_identical_weights(dataset, tmp_path):
+    cfg_path = tmp_path / "tiny.toml"
+    from specsr.train import to_toml
+
+    cfg_path.write_text(to_toml(tiny_config(steps=3, batch_size=1).to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "specsr.train",
+           str(dataset), "-o", str(tmp_path / "run"), "--config", str(cfg_path), "--device", "cpu", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = (tmp_path / "run" / "rank0.sha256").read_text()
+    r1 = (tmp_path / "run" / "rank1.sha256").read_text()
+    assert r0 == r1
+    assert r0.strip() == weights_digest(load_checkpoint(tmp_path / "run" / "last.pt").model)
