@@ -13,7 +13,6 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with ``weights
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -96,7 +95,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise SpecsrError(f"{p}: is a directory, expected a checkpoint file")
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # the weights-only unpickler raises many kinds on corrupt input
+        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and not p.stat().st_size:
+            raise SpecsrError(f"{p}: the checkpoint file is empty") from None
         raise SpecsrError(f"{p}: not a readable specsr checkpoint (corrupt or truncated? {str(exc)[:120]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SpecsrError(f"{p}: not a specsr checkpoint")

@@ -171,6 +171,7 @@ class TrainConfig(_Config):
     fm_weight: float = 2.0
     disc_lr: float = 2e-4
     warm_start: str = ""
+    balance_sources: bool = False
 
     def __post_init__(self) -> None:
         _check(isinstance(self.steps, int) and self.steps >= 1, f"steps must be >= 1, got {self.steps!r}")

@@ -78,15 +78,30 @@ def _is_main() -> bool:
 
 
 class ResumableSampler(DistributedSampler):
-    """DistributedSampler that can start in the middle of an epoch (for ``--resume``)."""
+    """DistributedSampler that can start in the middle of an epoch (for ``--resume``), and optionally
+    draws items with replacement by weight (to balance kinds of audio) instead of a permutation."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, weights: torch.Tensor | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.start = 0
+        self.weights = weights
 
     def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
+        if self.weights is None:
+            indices = list(super().__iter__())
+        else:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            drawn = torch.multinomial(self.weights, self.total_size, replacement=True, generator=g).tolist()
+            indices = drawn[self.rank:self.total_size:self.num_replicas]
         return iter(indices[self.start:])
+
+
+def balance_weights(items: list[dict[str, Any]]) -> torch.Tensor:
+    """Sampling weight per item so that every top-level source folder (``speech``, ``music`` …) is drawn
+    equally often, however many minutes it holds. ``[N]``."""
+    tops = [str(it["source"]).replace("\\", "/").split("/")[0] for it in items]
+    counts = {t: tops.count(t) for t in set(tops)}
+    return torch.tensor([1.0 / counts[t] for t in tops], dtype=torch.double)
 
 
 def _augment_gain(batch: dict[str, torch.Tensor], gain_db_range: tuple[float, ...]) -> None:
@@ -144,8 +159,11 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
         self.opt_d = (torch.optim.AdamW(self.disc.parameters(), lr=tc.disc_lr, betas=(0.8, 0.99))
                       if self.disc is not None else None)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
         self.best_lsd: float | None = None
+        self._data_rng_state: torch.Tensor | None = None
         if resume and (self.run_dir / "last.pt").exists():
             self._load_state(self.run_dir / "last.pt")
 
@@ -157,20 +175,25 @@ class Trainer:
             if self.disc is not None:
                 self.ddp_disc = torch.nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
 
-        self.train_set = SpectrogramPairs(self.info.root, "train", crop_frames=tc.crop_frames, seed=tc.seed)
+        self.train_set = SpectrogramPairs(self.info.root, "train", crop_frames=tc.crop_frames,
+                                          seed=tc.seed + 1000 * self.rank)
+        if self._data_rng_state is not None:
+            self.train_set.generator.set_state(self._data_rng_state)
         if len(self.train_set) < tc.batch_size * self.world:
             raise SpecsrError(f"the training split has {len(self.train_set)} items, fewer than one batch "
                               f"({tc.batch_size} × {self.world} processes); use a smaller --batch-size")
+        weights = balance_weights(self.train_set.items) if tc.balance_sources else None
         self.sampler = ResumableSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True,
-                                        seed=tc.seed, drop_last=True)
+                                        seed=tc.seed, drop_last=True, weights=weights)
         self.loader = DataLoader(self.train_set, batch_size=tc.batch_size, sampler=self.sampler,
                                  num_workers=tc.num_workers, drop_last=True,
-                                 pin_memory=self.device.type == "cuda")
+                                 pin_memory=self.device.type == "cuda",
+                                 # its own generator: a new iterator must not draw from the global RNG,
+                                 # or a resumed run would crop differently from an uninterrupted one
+                                 generator=torch.Generator().manual_seed(tc.seed + self.rank))
         self.val_set: SpectrogramPairs | None = None
         if any(it["split"] == "val" for it in self.info.items):
             self.val_set = SpectrogramPairs(self.info.root, "val", with_waveforms=True, seed=tc.seed)
-        self.amp_dtype = self._amp_dtype()
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -253,7 +276,9 @@ class Trainer:
                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])]},
+                        "data": self.train_set.generator.get_state(),
+                        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                                  *map(float, np_state[2:])]},
             }
             if self.disc is not None and self.opt_d is not None:
                 extra["discriminator"] = {k: v.detach().cpu() for k, v in self.disc.state_dict().items()}
@@ -281,6 +306,8 @@ class Trainer:
         rng = ckpt.get("rng", {})
         if "torch" in rng:
             torch.set_rng_state(rng["torch"].cpu())
+        if "data" in rng:
+            self._data_rng_state = rng["data"].cpu()
         if "python" in rng:
             random.setstate(_to_tuple(rng["python"]))
         if "numpy" in rng:
@@ -321,12 +348,12 @@ class Trainer:
         self.model.train()
         pred, target, mask = self._forward(batch)
         content = masked_l1(pred, target, mask)
-        logs = {"loss": float(content)}
+        logs = {"loss": float(content.detach())}
         loss = content
         if self.ddp_disc is not None and self.opt_d is not None:
             low = normalize(batch["input"].to(self.device))
-            m = mask.new_tensor((torch.arange(mask.shape[1])[None] < _cutoff_bins(batch["cutoff_hz"],
-                                 self.cfg.stft)[:, None]).float())[:, :, None]
+            cut = _cutoff_bins(batch["cutoff_hz"], self.cfg.stft).to(self.device)
+            m = (torch.arange(mask.shape[1], device=self.device)[None] < cut[:, None]).float()[:, :, None]
             real = torch.stack([m * low + (1 - m) * target, m.expand_as(low)], dim=1)
             fake = torch.stack([m * low + (1 - m) * pred, m.expand_as(low)], dim=1)
             with self._autocast():
@@ -339,7 +366,7 @@ class Trainer:
                 adv = lsgan_generator_loss(d_fake)
                 fm = feature_matching_loss(d_real, d_fake)
             loss = content + tc.adv_weight * adv.float() + tc.fm_weight * fm.float()
-            logs.update({"d_loss": float(d_loss), "adv": float(adv), "fm": float(fm)})
+            logs.update({"d_loss": float(d_loss.detach()), "adv": float(adv.detach()), "fm": float(fm.detach())})
         if not torch.isfinite(loss):
             raise FloatingPointError
         self.opt.zero_grad(set_to_none=True)
@@ -353,24 +380,27 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation loss, and LSD / LSD-HF of reconstructed waveforms (FGLA, low band locked)."""
-        from specsr.pipeline import reconstruct_waveform  # the inference pipeline's own merge + phase
+        """Validation loss, and LSD / LSD-HF of waveforms reconstructed by the inference pipeline itself
+        (same merge, crossfade and FGLA as ``specsr upsample``), at each item's known cutoff."""
+        from specsr.checkpoint import LoadedModel
+        from specsr.pipeline import Upsampler
 
         if self.val_set is None:
             raise SpecsrError("the dataset has no validation split")
         self.model.eval()
-        n = min(len(self.val_set), self.cfg.train.max_val_items)
+        cfg = self.cfg
+        upsampler = Upsampler(LoadedModel(self.model, cfg.model, cfg.stft, cfg.task, name="validation"),
+                              device=str(self.device), precision="bf16" if self.amp_dtype else "fp32")
+        n = min(len(self.val_set), cfg.train.max_val_items)
         losses, scores = [], []
         for i in np.linspace(0, len(self.val_set) - 1, n).astype(int):
             item = self.val_set[int(i)]
             batch = {k: v[None] if torch.is_tensor(v) else v for k, v in item.items()}
             pred, target, mask = self._forward(batch, self.model)
             losses.append(float(masked_l1(pred, target, mask)))
-            wav_in = item["wav_input"].to(self.device)[None]
-            wav = reconstruct_waveform(wav_in, pred, float(item["cutoff_hz"]), self.cfg.stft,
-                                       n_iter=self.cfg.train.phase_iters)
-            scores.append(_score_item(item["wav_target"].numpy(), wav[0].float().cpu().numpy(),
-                                      self.cfg.stft.sample_rate, int(item["sr_in"])))
+            wav, sr = upsampler.upsample(item["wav_input"].numpy()[None], cfg.stft.sample_rate,
+                                         cutoff_hz=float(item["cutoff_hz"]), n_iter=cfg.train.phase_iters)
+            scores.append(_score_item(item["wav_target"].numpy(), wav[0], sr, int(item["sr_in"])))
         m = mean_scores(scores)
         return {"val_loss": float(np.mean(losses)), "val_lsd": m.lsd, "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf}
 

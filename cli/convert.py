@@ -1,0 +1,87 @@
+"""``specsr convert``: build (or resume) a training dataset of low/high-resolution spectrogram pairs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from cli.app import app, handle_errors, warn
+from specsr.dataset import DEFAULT_SR_IN_CHOICES, VCTK_TEST_SPEAKERS, build_dataset
+from specsr.errors import SpecsrError
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(float(v)) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise SpecsrError(f"{what}: expected comma-separated numbers (Hz), got {text!r}") from None
+
+
+def _pair(text: str, what: str) -> tuple[float, float]:
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise SpecsrError(f"{what}: expected LOW:HIGH, got {text!r}") from None
+
+
+@app.command("convert")
+@handle_errors
+def convert(
+    sources: list[Path] = typer.Argument(..., help="Folders of audio (plain or VCTK), audio files, or .txt lists "
+                                         "of paths (relative to the list's folder).", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Dataset folder (created; rerun to resume)."),
+    sr_out: int = typer.Option(48000, "--sr-out", help="Output (model) sample rate, Hz."),
+    sr_in: str | None = typer.Option(None, "--sr-in", help="Input rates to draw from, Hz, comma-separated "
+                              f"(default {','.join(map(str, DEFAULT_SR_IN_CHOICES))})."),
+    sr_in_range: str | None = typer.Option(None, "--sr-in-range", help="Draw input rates uniformly from LOW:HIGH Hz "
+                                    "instead of --sr-in."),
+    filters: str = typer.Option("mix", "--filters", help="Degradation filters: mix, or a comma list of "
+                                "resample_poly, soxr, cheby1, butter."),
+    variants: int = typer.Option(4, "--variants", help="Degraded versions of each segment."),
+    segment_seconds: float = typer.Option(3.0, "--segment-seconds", help="Segment length, s."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of groups (speakers/folders) for val."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default min(2, CPU cores))."),
+    stft_preset: str = typer.Option("48k-2048", "--stft-preset", help="STFT preset (its rate must be --sr-out)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the degradations and the split."),
+    test_speakers: str = typer.Option(",".join(VCTK_TEST_SPEAKERS), "--test-speakers",
+                                      help="Speakers never written (comma-separated; 'none' for none)."),
+    allow_band_limited: bool = typer.Option(False, "--allow-band-limited",
+                                            help="Keep sources with no content above --min-content-hz."),
+    min_content_hz: float = typer.Option(16000.0, "--min-content-hz",
+                                         help="Band-limited sources must reach this (or 0.8 x their Nyquist)."),
+    noise_floor_db: str = typer.Option("-90:-60", "--noise-floor-db",
+                                       help="dBFS range of the noise floor added to half the variants, or 'off'."),
+    max_files: int | None = typer.Option(None, "--max-files", help="Use only the first N source files (sorted)."),
+    all_mics: bool = typer.Option(False, "--all-mics", help="VCTK: use every microphone, not only mic1."),
+    shard_size: int = typer.Option(256, "--shard-size", help="Pairs per shard file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Build a training dataset of low/high-resolution spectrogram pairs from full-band audio."""
+    from tqdm import tqdm
+
+    noise = None if noise_floor_db.strip().lower() in ("off", "none", "") else _pair(noise_floor_db, "--noise-floor-db")
+    rng_hz = _pair(sr_in_range, "--sr-in-range") if sr_in_range else None
+    tests = () if test_speakers.strip().lower() in ("", "none") else tuple(test_speakers.split(","))
+
+    def on_warning(message: str) -> None:
+        if quiet:
+            warn(message)
+        else:  # keep the progress bar intact
+            tqdm.write(f"specsr: warning: {message}", file=sys.stderr)
+
+    summary = build_dataset(
+        sources, output, sr_out=sr_out, sr_in_choices=_ints(sr_in, "--sr-in") if sr_in else None,
+        sr_in_range=(int(rng_hz[0]), int(rng_hz[1])) if rng_hz else None,
+        filters=tuple(f.strip() for f in filters.split(",") if f.strip()), variants=variants,
+        segment_seconds=segment_seconds, val_fraction=val_fraction, workers=workers, stft_preset=stft_preset,
+        seed=seed, test_speakers=tests, allow_band_limited=allow_band_limited, noise_floor_db=noise,
+        max_files=max_files, all_mics=all_mics, min_content_hz=min_content_hz, shard_size=shard_size,
+        progress=not quiet, on_warning=on_warning)
+    for message in summary.warnings:
+        warn(message)
+    typer.echo(summary.format())
