@@ -171,7 +171,7 @@ class TrainConfig(_Config):
     fm_weight: float = 2.0
     disc_lr: float = 2e-4
     warm_start: str = ""
-    balance_sources: bool = False
+    source_balance: float = 0.0
 
     def __post_init__(self) -> None:
         _check(isinstance(self.steps, int) and self.steps >= 1, f"steps must be >= 1, got {self.steps!r}")
@@ -183,6 +183,7 @@ class TrainConfig(_Config):
         _check(0 < self.lr_min_ratio <= 1, f"lr_min_ratio must be in (0, 1], got {self.lr_min_ratio!r}")
         _check(self.val_every >= 1 and self.save_every >= 1 and self.log_every >= 1,
                "val_every, save_every and log_every must be >= 1")
+        _check(0.0 <= self.source_balance <= 1.0, f"source_balance must be in [0, 1], got {self.source_balance!r}")
         _check(len(self.gain_db_range) == 2 and self.gain_db_range[0] <= self.gain_db_range[1],
                f"gain_db_range must be [low, high], got {self.gain_db_range!r}")
 

@@ -20,6 +20,7 @@ import math
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +97,13 @@ class ResumableSampler(DistributedSampler):
         return iter(indices[self.start:])
 
 
-def balance_weights(items: list[dict[str, Any]]) -> torch.Tensor:
-    """Sampling weight per item so that every top-level source folder (``speech``, ``music`` …) is drawn
-    equally often, however many minutes it holds. ``[N]``."""
+def balance_weights(items: list[dict[str, Any]], balance: float) -> torch.Tensor:
+    """Sampling weight per item by its top-level source folder (``speech``, ``music`` …): a folder with
+    n items is drawn in proportion to n^(1 - balance). 0 keeps the natural mix, 1 draws every folder
+    equally often, 0.5 in between (scarce speech drawn more, without repeating it endlessly). ``[N]``."""
     tops = [str(it["source"]).replace("\\", "/").split("/")[0] for it in items]
-    counts = {t: tops.count(t) for t in set(tops)}
-    return torch.tensor([1.0 / counts[t] for t in tops], dtype=torch.double)
+    counts = Counter(tops)
+    return torch.tensor([counts[t] ** -balance for t in tops], dtype=torch.double)
 
 
 def _augment_gain(batch: dict[str, torch.Tensor], gain_db_range: tuple[float, ...]) -> None:
@@ -182,7 +184,7 @@ class Trainer:
         if len(self.train_set) < tc.batch_size * self.world:
             raise SpecsrError(f"the training split has {len(self.train_set)} items, fewer than one batch "
                               f"({tc.batch_size} × {self.world} processes); use a smaller --batch-size")
-        weights = balance_weights(self.train_set.items) if tc.balance_sources else None
+        weights = balance_weights(self.train_set.items, tc.source_balance) if tc.source_balance > 0 else None
         self.sampler = ResumableSampler(self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True,
                                         seed=tc.seed, drop_last=True, weights=weights)
         self.loader = DataLoader(self.train_set, batch_size=tc.batch_size, sampler=self.sampler,
