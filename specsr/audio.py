@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from specsr.errors import SpecsrError
+from specsr.utils import temp_path_beside
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
@@ -120,8 +120,7 @@ def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *,
     subtype = subtype or "PCM_16"
     if not sf.check_format(fmt, subtype):
         raise SpecsrError(f"{p}: subtype {subtype} is not possible in {fmt} files")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    tmp = temp_path_beside(p)
     try:
         sf.write(tmp, arr.T, int(sample_rate), subtype=subtype, format=fmt)
         os.replace(tmp, p)

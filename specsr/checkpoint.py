@@ -13,7 +13,6 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with ``weights
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from specsr.config import ModelConfig, STFTConfig, TaskConfig
 from specsr.errors import SpecsrError
 from specsr.models import UNet, build_model
+from specsr.utils import temp_path_beside
 
 FORMAT = "specsr-checkpoint"
 FORMAT_VERSION = 1
@@ -73,9 +73,9 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     """Atomic save: temp file in the same folder, fsync, rename."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    tmp = temp_path_beside(p)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             torch.save(ckpt, fh)
             fh.flush()
             os.fsync(fh.fileno())

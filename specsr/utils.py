@@ -12,15 +12,29 @@ import torch
 from specsr.errors import SpecsrError
 
 
+def temp_path_beside(path: Path, suffix: str = ".tmp") -> str:
+    """A new empty temp file in ``path``'s folder, for an atomic write (fill it, then ``os.replace``).
+
+    ``mkstemp`` creates files readable by their owner only; the final file gets the permissions a
+    plain ``open()`` would have given it (0666 minus the umask).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SpecsrError(f"{p}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    tmp = temp_path_beside(p)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, p)
     except BaseException:
