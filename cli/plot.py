@@ -1,0 +1,33 @@
+"""``specsr plot``: spectrograms of an input, its upsampled output and the truth, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.app import app, handle_errors
+
+
+@app.command("plot")
+@handle_errors
+def plot_cmd(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="The low-resolution input file."),
+    upsampled: Path | None = typer.Argument(None, metavar="[UPSAMPLED]", help="Its upsampled output."),
+    reference: Path | None = typer.Option(None, "--reference", "-r", help="The full-band truth: adds LSD "
+                                          "to the titles."),
+    output: Path = typer.Option(..., "--output", "-o", help="Figure to write (.png)."),
+    freq_scale: str = typer.Option("linear", "--freq-scale", help="Frequency axis: linear|log."),
+    sr_in: int | None = typer.Option(None, "--sr-in", help="With --reference: input rate for LSD-HF (default: "
+                                     "twice the detected cutoff)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing figure."),
+) -> None:
+    """Spectrograms on one dB scale, frequency in kHz, the detected cutoff dashed."""
+    from specsr.plotting import plot_files
+
+    summary = plot_files(input_path, upsampled, reference_path=reference, out_path=output, freq_scale=freq_scale,
+                         sr_in=sr_in, force=force)
+    line = f"wrote {summary.out_path}"
+    for role, s in summary.scores.items():
+        line += f"; {role}: LSD {s['lsd']:.3f}, LSD-HF {s['lsd_hf']:.3f}"
+    typer.echo(line)

@@ -1,0 +1,227 @@
+"""``specsr upsample``: files or folders in, upsampled files out (a thin layer over :mod:`specsr.pipeline`)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from tqdm import tqdm
+
+from cli.app import app, handle_errors, warn
+from specsr.errors import SpecsrError
+
+if TYPE_CHECKING:  # the pipeline (torch) loads only when the command runs
+    from specsr.pipeline import Upsampler, UpsampleReport
+
+LONG_INPUT_SECONDS = 60.0  # inputs longer than this get their own progress bar over seconds
+WRITABLE_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".w64")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes."""
+
+    src: Path
+    dst: Path
+    make_folder: bool  # the output goes into a folder that specsr may create
+
+
+def default_output_name(src: Path, sr_out: int) -> Path:
+    """``<stem>_<sr_out/1000:g>k.wav`` beside the input."""
+    return src.with_name(f"{src.stem}_{sr_out / 1000:g}k.wav")
+
+
+def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]:
+    """Expand folders (recursive) and decide every output path.
+
+    One input file: ``output`` is the output file (or a folder to put it in). Otherwise ``output``
+    is a folder in which relative paths are mirrored: ``DIR/a/b.flac`` → ``OUTPUT/a/b.flac`` for
+    the folder ``DIR``, ``x.wav`` → ``OUTPUT/x.wav`` for a file given directly. Without ``output``
+    every result lands beside its input as ``<stem>_48k.wav``.
+    """
+    from specsr.audio import find_audio_files
+
+    pairs: list[tuple[Path, Path]] = []  # (file, path relative to what the user named)
+    for item in inputs:
+        if not item.exists():
+            raise SpecsrError(f"{item}: no such file or folder")
+        if item.is_dir():
+            found = find_audio_files(item)
+            if not found:
+                warn(f"{item}: no audio files in this folder")
+            pairs += [(f, f.relative_to(item)) for f in found]
+        else:
+            pairs.append((item, Path(item.name)))
+    if not pairs:
+        raise SpecsrError("no input files")
+    single = len(pairs) == 1 and not inputs[0].is_dir()
+    jobs = []
+    for src, rel in pairs:
+        if output is None:
+            jobs.append(Job(src, default_output_name(src, sr_out), False))
+        elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
+            jobs.append(Job(src, output, False))
+        else:
+            dst = output / rel
+            if dst.suffix.lower() not in WRITABLE_EXTENSIONS:
+                dst = dst.with_suffix(".wav")
+            jobs.append(Job(src, dst, True))
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        key = job.dst.resolve()
+        if key in seen:
+            raise SpecsrError(f"{seen[key]} and {job.src} would both be written to {job.dst}")
+        if key == job.src.resolve():
+            raise SpecsrError(f"{job.src}: the output would overwrite the input; choose another -o")
+        seen[key] = job.src
+    return jobs
+
+
+def parse_cutoff(text: str) -> float | None:
+    """``auto`` → None; ``8000`` or ``8k`` → Hz."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    try:
+        hz = float(value[:-1]) * 1000 if value.endswith("k") else float(value)
+    except ValueError:
+        raise SpecsrError(f"--cutoff-hz must be 'auto' or a frequency in Hz (e.g. 8000 or 8k), got {text!r}") from None
+    if not hz > 0:
+        raise SpecsrError(f"--cutoff-hz must be positive, got {text!r}")
+    return hz
+
+
+@app.command("upsample")
+@handle_errors
+def upsample_cmd(
+    inputs: list[Path] | None = typer.Argument(None, metavar="INPUT", show_default=False,
+                                               help="Audio files or folders (searched recursively)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (one input) or folder (several; "
+                                       "relative paths mirrored). Default: <stem>_48k.wav beside each input."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint path or bundled model name."),
+    sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz; must be the model's (default)."),
+    cutoff_hz: str = typer.Option("auto", "--cutoff-hz", help="Where the prediction takes over: auto (detected) "
+                                  "or Hz."),
+    phase: str = typer.Option("fgla", "--phase", help="Phase of the new band: fgla|griffinlim|lowres."),
+    n_iter: int = typer.Option(32, "--n-iter", help="Phase iterations (fgla, griffinlim)."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|mps."),
+    precision: str = typer.Option("auto", "--precision", help="Network precision: auto (bf16 on CPU)|fp32|bf16."),
+    chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", help="Audio per chunk: bounds memory, not results."),
+    float_output: bool = typer.Option(False, "--float", help="Write 32-bit float (never scaled for clipping)."),
+    copy_full_band: bool = typer.Option(False, "--copy-full-band", help="Resample full-band inputs instead of "
+                                        "skipping them."),
+    plot: bool = typer.Option(False, "--plot", help="Also write <output stem>.png (spectrograms)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines."),
+    list_models: bool = typer.Option(False, "--list-models", help="List the bundled models and exit."),
+) -> None:
+    """Upsample audio to the model's rate (48 kHz): the input's band is kept, the band above predicted."""
+    from specsr.pipeline import NothingToAddError, UpsampleWarning, list_bundled_models, load_model
+
+    if list_models:
+        bundled = list_bundled_models()
+        if not bundled:
+            typer.echo("no bundled models installed (use --model PATH with a checkpoint from specsr train/export)")
+        for m in bundled:
+            typer.echo(f"{m.name}\t{m.description}" if m.description else m.name)
+        return
+    if not inputs:
+        raise SpecsrError("give at least one INPUT file or folder (or --list-models)")
+    cutoff = parse_cutoff(cutoff_hz)
+    if phase not in ("fgla", "griffinlim", "lowres"):
+        raise SpecsrError(f"--phase must be fgla, griffinlim or lowres, got {phase!r}")
+    upsampler = load_model(model, device=device, precision=precision)
+    if sr_out is not None and sr_out != upsampler.sr_out:
+        raise SpecsrError(f"--sr-out {sr_out}: model {upsampler.name} makes {upsampler.sr_out} Hz only "
+                          f"(train or export a model for {sr_out} Hz)")
+    jobs = plan_jobs(list(inputs), output, upsampler.sr_out)
+
+    failed = skipped = written = 0
+    files_bar = tqdm(jobs, unit="file", disable=quiet or len(jobs) < 2, leave=False, dynamic_ncols=True)
+    for job in files_bar:
+        files_bar.set_postfix_str(job.src.name, refresh=False)
+        try:
+            report = _run_one(upsampler, job, cutoff=cutoff, phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds,
+                              float_output=float_output, copy_full_band=copy_full_band, force=force, quiet=quiet,
+                              warning_type=UpsampleWarning)
+        except NothingToAddError as exc:
+            skipped += 1
+            _say(f"specsr: {_first_line(exc)} (skipped)", files_bar, err=True)
+            continue
+        except (SpecsrError, OSError) as exc:
+            if len(jobs) == 1:
+                raise
+            failed += 1
+            _say(f"specsr: error: {_first_line(exc)}", files_bar, err=True)
+            continue
+        written += 1
+        for message in report.messages:
+            _say(f"specsr: warning: {job.src.name}: {message}", files_bar, err=True)
+        if report.scaled_db < 0:
+            _say(f"specsr: warning: {job.dst}: the output peaked at {report.peak:.2f} (would clip); scaled by "
+                 f"{report.scaled_db:.1f} dB (use --float to keep the level)", files_bar, err=True)
+        if not quiet:
+            _say(f"{job.src} -> {job.dst}: {report.summary()}", files_bar)
+        if plot:
+            from specsr.plotting import plot_files
+
+            png = job.dst.with_suffix(".png")
+            try:
+                plot_files(job.src, job.dst, out_path=png, force=force)
+            except SpecsrError as exc:
+                failed += 1
+                _say(f"specsr: error: {_first_line(exc)}", files_bar, err=True)
+    files_bar.close()
+    if failed:
+        if len(jobs) > 1:
+            warn(f"{failed} of {len(jobs)} files failed")
+        raise typer.Exit(1)
+    if written == 0 and skipped:
+        raise typer.Exit(1)
+
+
+def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, phase: str, n_iter: int,
+             chunk_seconds: float, float_output: bool, copy_full_band: bool, force: bool, quiet: bool,
+             warning_type: type[Warning]) -> UpsampleReport:
+    from specsr.audio import audio_info
+
+    info = audio_info(job.src)
+    if job.dst.exists() and not force:
+        raise SpecsrError(f"{job.dst}: exists already (use --force to overwrite)")
+    if job.make_folder:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)
+    bar = None
+    if not quiet and info.seconds > LONG_INPUT_SECONDS:
+        bar = tqdm(total=round(info.seconds, 1), unit="s", desc=job.src.name, leave=False, dynamic_ncols=True)
+
+    def progress(seconds_out: float) -> None:
+        if bar is not None:
+            bar.n = round(min(seconds_out, info.seconds), 1)
+            bar.refresh()
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", warning_type)  # the report carries them; printed by the caller
+            return upsampler.upsample_file(job.src, job.dst, force=force, cutoff_hz=cutoff, phase=phase, n_iter=n_iter,
+                                           chunk_seconds=chunk_seconds, copy_full_band=copy_full_band,
+                                           float_output=float_output, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _say(text: str, bar: tqdm, err: bool = False) -> None:
+    """Print a line without breaking a progress bar."""
+    if bar.disable:
+        typer.echo(text, err=err)
+    else:
+        bar.write(text, file=sys.stderr if err else sys.stdout)

@@ -1,0 +1,211 @@
+"""Spectrogram figures: input, output and (optionally) the truth side by side, on one dB scale.
+
+matplotlib is imported inside the functions only (Agg backend), so importing specsr stays fast.
+Each panel shows the channel mean of a file at its own rate, with the same frequency resolution
+(≈ 23 Hz per bin, the metric's 2048 points at 48 kHz) and the same colour scale, so that what
+the model added can be read against the input's band and the truth. The cutoff where the
+prediction takes over is drawn as a dashed line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from specsr.audio import read_audio
+from specsr.cutoff import detect_cutoff
+from specsr.errors import SpecsrError
+
+FREQ_SCALES = ("linear", "log")
+DYNAMIC_RANGE_DB = 100.0
+MAX_COLUMNS = 1600  # frames drawn per panel; long files use a larger hop
+BIN_HZ = 48000 / 2048
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One spectrogram: ``level_db`` ``[F, N]`` over ``freqs_hz`` ``[F]`` and ``times_s`` ``[N]``."""
+
+    title: str
+    level_db: np.ndarray
+    freqs_hz: np.ndarray
+    times_s: np.ndarray
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class PlotSummary:
+    """What :func:`plot_files` drew."""
+
+    out_path: Path
+    cutoff_hz: float
+    cutoff_detected: bool
+    scores: dict[str, dict[str, float]]
+
+
+def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_COLUMNS) -> Panel:
+    """Power spectrogram in dB (0 dB = a full-scale sine) of the channel mean of ``wav`` ``[C, T]`` or ``[T]``."""
+    import torch
+
+    x = np.asarray(wav, dtype=np.float32)
+    mono = x.mean(axis=0) if x.ndim == 2 else x
+    n_fft = max(64, 2 * int(round(sample_rate / BIN_HZ / 2)))  # the same bin width at every rate
+    hop = max(n_fft // 4, int(math.ceil(len(mono) / max_columns)))
+    if len(mono) <= n_fft // 2:
+        mono = np.pad(mono, (0, n_fft // 2 + 1 - len(mono)))
+    win = torch.hann_window(n_fft)
+    spec = torch.stft(torch.from_numpy(mono), n_fft, hop, window=win, center=True, return_complex=True)
+    # a full-scale sine has |X| = sum(win) / 2 at its bin
+    level = 20 * torch.log10(spec.abs().clamp_min(1e-10) / (win.sum() / 2))
+    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    times = np.arange(spec.shape[-1]) * hop / sample_rate
+    return Panel("", level.numpy(), freqs, times, sample_rate)
+
+
+def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale: str = "linear",
+                cutoff_hz: float | None = None, cutoff_label: str = "cutoff", suptitle: str = "",
+                force: bool = False) -> Path:
+    """Draw ``panels`` side by side on one colour scale and write a PNG atomically."""
+    if freq_scale not in FREQ_SCALES:
+        raise SpecsrError(f"--freq-scale must be linear or log, got {freq_scale!r}")
+    out = _check_output(out_path, force)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    vmax = max(float(np.max(p.level_db)) for p in panels)
+    vmax = math.ceil(vmax / 10) * 10
+    vmin = vmax - DYNAMIC_RANGE_DB
+    top_hz = max(p.sample_rate / 2 for p in panels)
+    cmap = plt.get_cmap("magma")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 1.0, 4.4), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    mesh = None
+    for ax, panel in zip(axes[0], panels, strict=True):
+        ax.set_facecolor(cmap(0.0))  # above a file's own Nyquist: nothing, drawn as the floor
+        t = panel.times_s
+        t_edge = np.append(t, t[-1] + (t[1] - t[0] if len(t) > 1 else 0.01))
+        f = panel.freqs_hz
+        f_edge = np.append(f - (f[1] - f[0]) / 2, f[-1] + (f[1] - f[0]) / 2).clip(min=0)
+        mesh = ax.pcolormesh(t_edge, f_edge, panel.level_db, vmin=vmin, vmax=vmax, cmap=cmap, shading="flat",
+                             rasterized=True)
+        if cutoff_hz is not None:
+            ax.axhline(cutoff_hz, color="#7fdbff", linestyle="--", linewidth=1.0, alpha=0.9)
+        ax.set_title(panel.title, fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_xlim(t_edge[0], t_edge[-1])
+    ax0 = axes[0][0]
+    if freq_scale == "log":
+        ax0.set_yscale("log")
+        ax0.set_ylim(50, top_hz)
+    else:
+        ax0.set_ylim(0, top_hz)
+    ax0.yaxis.set_major_formatter(FuncFormatter(lambda hz, _pos: f"{hz / 1000:g}"))
+    ax0.set_ylabel("frequency (kHz)")
+    if cutoff_hz is not None:
+        ax0.text(0.02, cutoff_hz, f" {cutoff_label}", color="#7fdbff", fontsize=8, va="bottom",
+                 transform=ax0.get_yaxis_transform())
+    cbar = fig.colorbar(mesh, ax=axes[0].tolist(), fraction=0.03, pad=0.01)
+    cbar.set_label("level (dB re full-scale sine)")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=110, format="png")
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _check_output(out_path: str | os.PathLike, force: bool) -> Path:
+    out = Path(out_path)
+    if out.suffix.lower() != ".png":
+        raise SpecsrError(f"{out}: the figure is written as PNG; name it *.png")
+    if out.exists() and not force:
+        raise SpecsrError(f"{out}: exists already (use --force to overwrite)")
+    if out.is_dir():
+        raise SpecsrError(f"{out}: is a directory, expected a file name")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise SpecsrError(f"{out}: the folder {folder} does not exist")
+    return out
+
+
+def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike | None = None, *,
+               reference_path: str | os.PathLike | None = None, out_path: str | os.PathLike,
+               freq_scale: str = "linear", sr_in: int | None = None, force: bool = False) -> PlotSummary:
+    """Spectrograms of the input, the upsampled output and the reference (each optional but the input).
+
+    The dashed line is the input's detected cutoff. With a reference, LSD / LSD-HF / LSD-LF of the
+    input (resampled) and of the output against it are in the titles, computed by
+    :func:`specsr.metrics.score` on channel means at 48 kHz; the high band starts at ``sr_in / 2``
+    (``sr_in`` default: twice the detected cutoff).
+    """
+    out = _check_output(out_path, force)
+    wav_in, sr_file = read_audio(input_path)
+    est = detect_cutoff(wav_in, sr_file)
+    cutoff_hz = est.cutoff_hz
+    files: list[tuple[str, Path]] = [("input", Path(input_path))]
+    if upsampled_path is not None:
+        files.append(("output", Path(upsampled_path)))
+    if reference_path is not None:
+        files.append(("reference", Path(reference_path)))
+    loaded = {"input": (wav_in, sr_file)}
+    for role, path in files[1:]:
+        loaded[role] = read_audio(path)
+
+    scores: dict[str, dict[str, float]] = {}
+    if reference_path is not None:
+        if sr_in is None:
+            sr_in = int(round(2 * cutoff_hz))
+        if not 0 < sr_in <= 48000:
+            raise SpecsrError(f"--sr-in must be in (0, 48000], got {sr_in}")
+        ref = _metric_signal(*loaded["reference"])
+        for role in ("input", "output"):
+            if role in loaded:
+                scores[role] = _score(ref, _metric_signal(*loaded[role]), sr_in)
+
+    panels = []
+    for role, path in files:
+        wav, sr = loaded[role]
+        panel = spectrogram_db(wav, sr)
+        title = f"{role}: {path.name}\n{sr / 1000:g} kHz, {wav.shape[0]} ch, {wav.shape[1] / sr:.2f} s"
+        if role in scores:
+            s = scores[role]
+            title += f"\nLSD {s['lsd']:.2f} · LSD-HF {s['lsd_hf']:.2f} · LSD-LF {s['lsd_lf']:.2f}"
+        panels.append(Panel(title, panel.level_db, panel.freqs_hz, panel.times_s, sr))
+    if est.silent:
+        label, line = "silent input", None
+    elif est.band_limited:
+        label, line = f"cutoff {cutoff_hz / 1000:.2f} kHz (detected)", cutoff_hz
+    else:
+        label, line = f"full band to {cutoff_hz / 1000:.2f} kHz", cutoff_hz
+    suptitle = f"metrics vs reference, high band above {sr_in / 2000:g} kHz" if scores else ""  # type: ignore[operator]
+    plot_panels(panels, out, freq_scale=freq_scale, cutoff_hz=line, cutoff_label=label, suptitle=suptitle,
+                force=force)
+    return PlotSummary(out, float(cutoff_hz), bool(est.band_limited), scores)
+
+
+def _metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
+    from specsr.evaluate import to_metric_signal
+
+    return to_metric_signal(wav, sr)
+
+
+def _score(ref: np.ndarray, est: np.ndarray, sr_in: int) -> dict[str, float]:
+    from specsr.evaluate import score_signals
+
+    return score_signals(ref, est, sr_in)[0].as_dict()

@@ -1,0 +1,73 @@
+"""``specsr plot`` and specsr.plotting: a PNG with the panels, the cutoff and the metrics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import brickwall, noise
+from typer.testing import CliRunner
+
+import cli.plot  # noqa: F401  (registers the command, as cli.main does)
+from cli.app import app
+from specsr.audio import resample
+from specsr.errors import SpecsrError
+from specsr.plotting import plot_files, spectrogram_db
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def trio(write_wav):
+    truth = noise(1.0, 48000, seed=4)
+    low = resample(brickwall(truth, 48000, 3900), 48000, 8000)
+    up = resample(low, 8000, 48000) + noise(1.0, 48000, seed=5, level=0.02)  # an "output": input plus noise
+    return (write_wav("in.wav", low, 8000), write_wav("up.wav", up, 48000), write_wav("truth.wav", truth, 48000))
+
+
+def test_plot_files_with_reference(trio, tmp_path):
+    src, up, truth = trio
+    summary = plot_files(src, up, reference_path=truth, out_path=tmp_path / "fig.png")
+    data = (tmp_path / "fig.png").read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 20_000
+    assert summary.cutoff_detected and 3600 < summary.cutoff_hz < 4001
+    assert set(summary.scores) == {"input", "output"}
+    assert summary.scores["input"]["lsd_lf"] < 0.3 < summary.scores["input"]["lsd_hf"]
+    with pytest.raises(SpecsrError, match="exists already"):
+        plot_files(src, out_path=tmp_path / "fig.png")
+    plot_files(src, out_path=tmp_path / "fig.png", force=True, freq_scale="log")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "in.wav", "truth.wav", "up.wav"]
+
+
+def test_plot_cli(trio, tmp_path):
+    src, up, truth = trio
+    result = CliRunner().invoke(app, ["plot", str(src), str(up), "--reference", str(truth), "-o",
+                                      str(tmp_path / "cmp.png"), "--sr-in", "8000"])
+    assert result.exit_code == 0, result.stderr
+    assert "LSD" in result.stdout and (tmp_path / "cmp.png").read_bytes()[:8] == PNG_MAGIC
+    result = CliRunner().invoke(app, ["plot", str(src), "-o", str(tmp_path / "cmp.png")])
+    assert result.exit_code == 1 and "--force" in result.stderr and "Traceback" not in result.stderr
+    result = CliRunner().invoke(app, ["plot", str(src), "-o", str(tmp_path / "cmp.jpg")])
+    assert result.exit_code == 1 and "png" in result.stderr.lower()
+    result = CliRunner().invoke(app, ["plot", str(src), "-o", str(tmp_path / "x.png"), "--freq-scale", "mel"])
+    assert result.exit_code == 1 and "--freq-scale" in result.stderr
+
+
+def test_spectrogram_levels():
+    sr = 16000
+    t = np.arange(sr) / sr
+    f0 = spectrogram_db(np.zeros((1, sr), np.float32), sr).freqs_hz[43]  # a bin centre near 1 kHz
+    panel = spectrogram_db(np.sin(2 * np.pi * f0 * t)[None].astype(np.float32), sr)
+    k = int(np.argmax(panel.level_db[:, 5]))
+    assert k == 43
+    assert panel.level_db[k, 5] == pytest.approx(0.0, abs=0.5)  # a full-scale sine is 0 dB
+    assert panel.freqs_hz[1] == pytest.approx(48000 / 2048, rel=0.01)  # the same resolution at every rate
+
+
+def test_matplotlib_is_not_imported_for_upsample():
+    code = ("import sys, specsr, specsr.pipeline, cli.upsample, cli.plot, specsr.plotting; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,162 @@
+"""``specsr upsample`` end to end through typer's CliRunner, with a tiny random-init model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import brickwall, noise
+from test_pipeline import make_checkpoint_file
+from typer.testing import CliRunner
+
+import cli.plot  # noqa: F401  (registers the commands, as cli.main does)
+import cli.upsample  # noqa: F401
+from cli.app import app
+from specsr import pipeline
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    return make_checkpoint_file(tmp_path_factory.mktemp("models") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def loud_model_path(tmp_path_factory) -> Path:
+    return make_checkpoint_file(tmp_path_factory.mktemp("models") / "loud.pt", loud=True)
+
+
+def lowres(seconds: float, sr: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    return brickwall(noise(seconds, sr, channels, seed), sr, 0.45 * sr)
+
+
+def run(*args):
+    return CliRunner().invoke(app, ["upsample", *map(str, args)])
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("specsr: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_default_output_name_and_summary(model_path, write_wav, tmp_path):
+    src = write_wav("voice.wav", lowres(0.5, 16000), 16000)
+    result = run(src, "--model", model_path, "--n-iter", 2)
+    assert result.exit_code == 0, result.output + result.stderr
+    out = tmp_path / "voice_48k.wav"
+    info = sf.info(str(out))
+    assert info.samplerate == 48000 and info.frames == 24000 and info.subtype == "PCM_16"
+    assert "RTF" in result.stdout and "cutoff 7.2" in result.stdout and "detected" in result.stdout
+    # 22.05 kHz names: the rate with :g
+    src = write_wav("cd.wav", lowres(0.2, 22050), 22050)
+    assert run(src, "--model", model_path, "--n-iter", 1, "-q").exit_code == 0
+    assert (tmp_path / "cd_48k.wav").exists()
+
+
+def test_refuses_to_overwrite_and_force(model_path, write_wav, tmp_path):
+    src = write_wav("a.wav", lowres(0.3, 8000), 8000)
+    out = tmp_path / "result.wav"
+    out.write_bytes(b"precious")
+    result = run(src, "-o", out, "--model", model_path)
+    assert_one_line_error(result, "exists already", "--force")
+    assert out.read_bytes() == b"precious"
+    result = run(src, "-o", out, "--model", model_path, "--force", "--n-iter", 1)
+    assert result.exit_code == 0, result.stderr
+    assert sf.info(str(out)).samplerate == 48000
+
+
+def test_folder_batch_with_a_corrupt_file(model_path, write_wav, tmp_path):
+    write_wav("in/a.wav", lowres(0.3, 16000), 16000)
+    write_wav("in/sub/b.flac", lowres(0.3, 8000, seed=1), 8000)
+    (tmp_path / "in" / "sub" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    result = run(tmp_path / "in", "-o", tmp_path / "out", "--model", model_path, "--n-iter", 1)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output + result.stderr
+    assert (tmp_path / "out" / "a.wav").exists() and (tmp_path / "out" / "sub" / "b.flac").exists()
+    assert not (tmp_path / "out" / "sub" / "broken.wav").exists()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("specsr: error:")]
+    assert len(errors) == 1 and "broken.wav" in errors[0]
+    assert "1 of 3 files failed" in result.stderr
+    assert sf.info(str(tmp_path / "out" / "sub" / "b.flac")).samplerate == 48000
+
+
+def test_missing_model_names_the_option(write_wav, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "no-models")
+    src = write_wav("a.wav", lowres(0.2, 16000), 16000)
+    assert_one_line_error(run(src), "--model", "no bundled model")
+    assert not (tmp_path / "a_48k.wav").exists()
+
+
+def test_non_checkpoint_model(write_wav, tmp_path):
+    src = write_wav("a.wav", lowres(0.2, 16000), 16000)
+    junk = tmp_path / "weights.pt"
+    junk.write_text("hello")
+    assert_one_line_error(run(src, "--model", junk), "weights.pt", "checkpoint")
+    audio_as_model = write_wav("m.wav", lowres(0.1, 16000), 16000)
+    assert_one_line_error(run(src, "--model", audio_as_model), "checkpoint")
+
+
+def test_failure_leaves_no_partial_file(model_path, write_wav, tmp_path, monkeypatch):
+    src = write_wav("a.wav", lowres(1.0, 16000), 16000)
+
+    def boom(self, known, cutoff_bins):
+        raise RuntimeError("simulated crash inside the model")
+
+    monkeypatch.setattr(pipeline.Upsampler, "predict_magnitude", boom)
+    result = run(src, "--model", model_path, "--chunk-seconds", 0.3)
+    assert_one_line_error(result, "simulated crash")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_nothing_to_add_and_copy_full_band(model_path, write_wav, tmp_path):
+    src = write_wav("full.wav", noise(0.3, 48000), 48000)
+    result = run(src, "--model", model_path)
+    assert result.exit_code != 0 and "nothing to add" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "full_48k.wav").exists()
+    result = run(src, "--model", model_path, "--copy-full-band")
+    assert result.exit_code == 0, result.stderr
+    assert sf.info(str(tmp_path / "full_48k.wav")).frames == 14400
+
+
+def test_clipping_is_reported(loud_model_path, write_wav, tmp_path):
+    x = lowres(0.5, 16000)
+    src = write_wav("loud.wav", (0.99 * x / np.abs(x).max()).astype(np.float32), 16000)
+    result = run(src, "--model", loud_model_path, "--n-iter", 2)
+    assert result.exit_code == 0, result.stderr
+    assert "would clip" in result.stderr and "--float" in result.stderr
+    y, _ = sf.read(tmp_path / "loud_48k.wav")
+    assert np.abs(y).max() <= 1.0
+
+
+def test_options_are_checked(model_path, write_wav, tmp_path):
+    src = write_wav("a.wav", lowres(0.2, 16000), 16000)
+    assert_one_line_error(run(src, "--model", model_path, "--sr-out", 44100), "--sr-out 44100", "48000")
+    assert_one_line_error(run(src, "--model", model_path, "--cutoff-hz", "lots"), "--cutoff-hz")
+    assert_one_line_error(run(src, "--model", model_path, "--phase", "magic"), "--phase")
+    assert_one_line_error(run(tmp_path / "nope.wav", "--model", model_path), "nope.wav")
+    assert_one_line_error(run("--model", model_path), "INPUT")
+    result = run(src, "--model", model_path, "--cutoff-hz", "5k", "--sr-out", 48000, "--phase", "lowres", "-q")
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_list_models(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path)
+    result = run("--list-models")
+    assert result.exit_code == 0 and "no bundled models" in result.stdout
+    make_checkpoint_file(tmp_path / "specsr-48k.pt")
+    (tmp_path / "specsr-48k.json").write_text('{"description": "test model"}')
+    result = run("--list-models")
+    assert result.exit_code == 0 and "specsr-48k\ttest model" in result.stdout
+
+
+def test_plot_option_writes_png(model_path, write_wav, tmp_path):
+    src = write_wav("a.wav", lowres(0.5, 16000), 16000)
+    result = run(src, "-o", tmp_path / "up.wav", "--model", model_path, "--n-iter", 1, "--plot")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "up.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
