@@ -6,10 +6,12 @@ empty above its cutoff. We find that edge from the long-term spectrum:
 1. average the power spectrum over the frames that carry sound (silence would only add the
    noise floor), at a resolution of about 12 Hz;
 2. smooth it along frequency (a running median, so a hum or a pilot tone cannot fake content);
-3. the cutoff is the highest bin k whose level is still within ``edge_db`` of the octave below
-   it, while *everything* from k + 15 % up to Nyquist is at least ``min_drop_db`` below that
-   octave: a steep fall to nothing. Natural roll-offs fall too slowly to qualify, and levels more
-   than ``content_range_db`` below the loudest band count as a noise floor, not content.
+3. an edge lies below the highest bin j above which everything (but the top 3 % of the band of
+   files at 32 kHz and more, where dither is noise-shaped) is at least ``min_drop_db`` below the octave under j: a fall to nothing
+   (natural roll-offs keep some content above any such j; levels more than ``content_range_db``
+   below the loudest band count as a noise floor);
+4. the cutoff is the last bin below j still within ``edge_db`` of the octave under it: where the
+   response starts to fall, which for real low-res files is often well below the nominal sr_in/2.
 
 No edge found means the file is full-band (cutoff = Nyquist).
 """
@@ -88,20 +90,23 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
     df = freqs[1] - freqs[0]
     smooth = median_filter(level, size=max(3, int(150 / df) | 1), mode="nearest")
     wide = median_filter(level, size=max(3, int(400 / df) | 1), mode="nearest")
-    # suffix max of the widely smoothed curve: the loudest content at or above each bin.
-    above_max = np.maximum.accumulate(wide[::-1])[::-1]
-    n_bins = len(level)
+    # suffix max of the widely smoothed curve: the loudest content at or above each bin; in wide-band
+    # files the top 3 % of the band is left out (dither noise-shaped towards Nyquist lives there)
+    n_top = int(0.97 * len(wide)) if sample_rate >= 32000 else len(wide) - 2
+    above_max = np.maximum.accumulate(wide[:n_top][::-1])[::-1]
     k_min = max(2, int(min_cutoff_hz / df))
     # content more than `content_range_db` below the loudest band is a noise floor, not content
     content_floor = float(smooth.max()) - content_range_db
-    for k in range(n_bins - 1, k_min - 1, -1):
-        gap = max(4, min(int(0.15 * k), (n_bins - k) // 2))
-        if k + gap >= n_bins - 2:
-            continue
-        reference = float(np.median(smooth[k // 2:k + 1]))  # the octave below k
+    for j in range(n_top - 1, k_min - 1, -1):
+        reference = float(np.median(smooth[j // 2:j + 1]))  # the octave below j
         if reference < content_floor:
             continue
-        drop = reference - above_max[k + gap]
-        if smooth[k] >= reference - edge_db and drop >= min_drop_db:
+        drop = reference - above_max[j]
+        if drop >= min_drop_db:
+            # j is past the edge; the cutoff is where the response starts to fall: the last bin below j
+            # still within edge_db of the octave under it
+            k = j
+            while k > k_min and smooth[k] < float(np.median(smooth[k // 2:k + 1])) - edge_db:
+                k -= 1
             return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop))
     return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +40,7 @@ from specsr.errors import SpecsrError
 from specsr.models import build_inputs
 from specsr.phase import METHODS, light_cone_frames, overlap_add, padded_frames, reconstruct_frames
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
+from specsr.utils import resolve_device, temp_path_beside
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_MODEL = "specsr-48k"
@@ -92,23 +92,6 @@ def list_bundled_models() -> list[BundledModel]:
     return models
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``mps``; errors when unavailable."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SpecsrError("--device cuda: CUDA is not available here (use --device cpu or auto)")
-        return torch.device(device)
-    if device == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise SpecsrError("--device mps: Apple MPS is not available here (use --device cpu or auto)")
-        return torch.device("mps")
-    raise SpecsrError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
-
-
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto",
                precision: str = "auto") -> Upsampler:
     """An :class:`Upsampler` for a bundled model name (``None``: the default one) or a checkpoint path."""
@@ -125,20 +108,12 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str = "aut
         if not match:
             names = ", ".join(m.name for m in bundled)
             raise SpecsrError(f"no bundled model named {wanted!r}; bundled: {names}")
-        return Upsampler(_load_checkpoint(match[0].path), device=device, precision=precision)
+        return Upsampler(load_checkpoint(match[0].path), device=device, precision=precision)
     path = Path(name_or_path)
     if not path.exists() and path.suffix == "" and os.sep not in str(name_or_path):
         names = ", ".join(m.name for m in list_bundled_models()) or "none installed"
         raise SpecsrError(f"--model {name_or_path}: no such checkpoint file or bundled model (bundled: {names})")
-    return Upsampler(_load_checkpoint(path), device=device, precision=precision)
-
-
-def _load_checkpoint(path: Path) -> LoadedModel:
-    try:
-        return load_checkpoint(path)
-    except (KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-        # torch.load's unpickler fails on some non-checkpoint files with these (e.g. a text file)
-        raise SpecsrError(f"{path}: not a readable specsr checkpoint ({type(exc).__name__})") from None
+    return Upsampler(load_checkpoint(path), device=device, precision=precision)
 
 
 def receptive_field_frames(cfg: ModelConfig) -> int:
@@ -668,12 +643,10 @@ def _write_stream(dst: Path, blocks: Iterable[np.ndarray], sr_out: int, n_channe
     Integer subtypes go through a float intermediate (W64, no 4 GB limit) because the peak is only
     known at the end. Returns ``(peak before scaling, scaling in dB ≤ 0)``.
     """
-    folder = dst.parent
     temps: list[str] = []
 
     def temp(suffix: str) -> str:
-        fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=suffix, dir=folder)
-        os.close(fd)
+        name = temp_path_beside(dst, suffix)
         temps.append(name)
         return name
 

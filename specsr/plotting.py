@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from specsr.audio import read_audio
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
+from specsr.utils import temp_path_beside
 
 FREQ_SCALES = ("linear", "log")
 DYNAMIC_RANGE_DB = 100.0
@@ -117,8 +117,7 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-        os.close(fd)
+        tmp = temp_path_beside(out, ".png")
         try:
             fig.savefig(tmp, dpi=110, format="png")
             os.replace(tmp, out)

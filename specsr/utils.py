@@ -43,22 +43,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return p
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA if available, else MPS if available, else CPU; errors for unavailable ones."""
-    name = name.lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda[:N]`` or ``mps``; errors when unavailable."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SpecsrError("--device cuda: CUDA is not available on this machine (use --device cpu or auto)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise SpecsrError("--device mps: MPS is not available on this machine (use --device cpu or auto)")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise SpecsrError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
-    return torch.device(name)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SpecsrError("--device cuda: CUDA is not available here (use --device cpu or auto)")
+        return torch.device(device)
+    if device == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise SpecsrError("--device mps: Apple MPS is not available here (use --device cpu or auto)")
+        return torch.device("mps")
+    raise SpecsrError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:

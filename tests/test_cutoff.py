@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import brickwall, noise
+from conftest import SHARED, brickwall, noise
 
 from specsr.cutoff import detect_cutoff
 from specsr.degrade import band_limit
@@ -47,3 +47,17 @@ def test_stereo_with_one_band_limited_channel_reports_the_wider():
     narrow = brickwall(noise(1.0, 48000, seed=3), 48000, 6000)
     est = detect_cutoff(np.concatenate([narrow, wide]), 48000)
     assert not est.band_limited
+
+
+@pytest.mark.skipif(not (SHARED / "eval").is_dir(), reason="shared eval clips not present")
+def test_published_low_res_inputs_are_detected():
+    """Real demo inputs stored at 48 kHz roll off before their nominal Nyquist, some with aliasing
+    shoulders and dither near 24 kHz: every one must be found, where its response starts to fall."""
+    import soundfile as sf
+
+    for path in sorted((SHARED / "eval").glob("*/*/*/input.*")):
+        sr_in = int(path.parts[-3].split("k-")[0]) * 1000
+        wav, sr = sf.read(path, always_2d=True)
+        est = detect_cutoff(wav.T, sr)
+        assert est.band_limited, path
+        assert 0.75 * sr_in / 2 <= est.cutoff_hz <= 1.05 * sr_in / 2, (path, est.cutoff_hz)
