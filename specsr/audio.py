@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from specsr.errors import SpecsrError
-from specsr.utils import temp_path_beside
+from specsr.utils import check_output_path, temp_path_beside
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
@@ -101,16 +101,7 @@ def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *,
     ``PCM_16``. Refuses to replace an existing file unless ``overwrite``. Integer subtypes clip at
     full scale: callers decide what to do about clipping before they write.
     """
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise SpecsrError(f"{p}: exists already (use --force to overwrite)")
-    if p.is_dir():
-        raise SpecsrError(f"{p}: is a directory, expected a file name")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise SpecsrError(f"{p}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise SpecsrError(f"{p}: the folder {folder} is not writable")
+    p = check_output_path(path, overwrite=overwrite)
     arr = np.asarray(wav, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[None]

@@ -6,10 +6,10 @@ empty above its cutoff. We find that edge from the long-term spectrum:
 1. average the power spectrum over the frames that carry sound (silence would only add the
    noise floor), at a resolution of about 12 Hz;
 2. smooth it along frequency (a running median, so a hum or a pilot tone cannot fake content);
-3. an edge lies below the highest bin j above which everything (but the top 3 % of the band of
-   files at 32 kHz and more, where dither is noise-shaped) is at least ``min_drop_db`` below the octave under j: a fall to nothing
-   (natural roll-offs keep some content above any such j; levels more than ``content_range_db``
-   below the loudest band count as a noise floor);
+3. an edge lies below the highest bin j above which everything is at least ``min_drop_db`` below
+   the octave under j: a fall to nothing. Natural roll-offs keep some content above any such j;
+   levels more than ``content_range_db`` below the loudest band count as a noise floor; in files at
+   32 kHz and more the top 3 % of the band is ignored (dither is noise-shaped there);
 4. the cutoff is the last bin below j still within ``edge_db`` of the octave under it: where the
    response starts to fall, which for real low-res files is often well below the nominal sr_in/2.
 

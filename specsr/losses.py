@@ -3,7 +3,8 @@
 The content loss compares normalised log10-power (the quantity LSD measures) only where the model
 is responsible: at and above each item's cutoff bin, and below 0.95 × the *source's* Nyquist. Most
 training files are 44.1 kHz, empty above 22.05 kHz: without that mask the model would learn to
-predict silence at the top of every 48 kHz output.
+predict silence at the top of every 48 kHz output. Sources at the model's own rate are trained up
+to Nyquist: bins no item ever trains are bins the model fills with garbage.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ SOURCE_NYQUIST_MARGIN = 0.95
 
 
 def band_mask(cutoff_hz: torch.Tensor, source_nyquist_hz: torch.Tensor, stft: STFTConfig) -> torch.Tensor:
-    """``[B, F]`` float mask: 1 for bins in ``[cutoff, 0.95 · source Nyquist)``."""
+    """``[B, F]`` float mask: 1 for bins in ``[cutoff, 0.95 · source Nyquist)``, or up to the model's
+    Nyquist for sources that reach it (a model never trained on its top bins predicts garbage there)."""
     bins = torch.arange(stft.n_bins, device=cutoff_hz.device)
     lo = torch.tensor([cutoff_bin(float(c), stft) for c in cutoff_hz.flatten()], device=cutoff_hz.device)
-    hi = torch.tensor([cutoff_bin(float(n) * SOURCE_NYQUIST_MARGIN, stft) for n in source_nyquist_hz.flatten()],
-                      device=cutoff_hz.device)
+    nyquist = stft.sample_rate / 2
+    hi = torch.tensor([stft.n_bins if float(n) >= nyquist else cutoff_bin(float(n) * SOURCE_NYQUIST_MARGIN, stft)
+                       for n in source_nyquist_hz.flatten()], device=cutoff_hz.device)
     return ((bins[None] >= lo[:, None]) & (bins[None] < hi[:, None])).float()
 
 

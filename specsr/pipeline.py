@@ -40,10 +40,10 @@ from specsr.errors import SpecsrError
 from specsr.models import build_inputs
 from specsr.phase import METHODS, light_cone_frames, overlap_add, padded_frames, reconstruct_frames
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
-from specsr.utils import resolve_device, temp_path_beside
+from specsr.utils import check_output_path, resolve_device, temp_path_beside
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-DEFAULT_MODEL = "specsr-48k"
+DEFAULT_MODEL = "specsr-unet-48k-v1"
 CROSSFADE_BINS = 6  # bins above the cutoff where the input fades into the prediction (≈ 140 Hz at 48k/2048)
 PHASE_LOCK_RATIO = 0.1  # near its Nyquist the input keeps its phase where |input| ≥ this × |prediction|
 MODEL_FRAME_BUDGET = 2048  # channels × frames per network call: bounds its activations (~1.2 GB peak RSS in all)
@@ -290,15 +290,9 @@ class Upsampler:
         self._check_options(phase, n_iter, chunk_seconds)
         src, dst = Path(in_path), Path(out_path)
         info = audio_info(src)
-        if dst.exists() and not force:
-            raise SpecsrError(f"{dst}: exists already (use --force to overwrite)")
+        check_output_path(dst, overwrite=force)
         if dst.exists() and dst.resolve() == src.resolve():
             raise SpecsrError(f"{dst}: is the input file; choose another output name")
-        if dst.is_dir():
-            raise SpecsrError(f"{dst}: is a directory, expected a file name")
-        folder = dst.parent
-        if not folder.is_dir():
-            raise SpecsrError(f"{dst}: the folder {folder} does not exist")
         if info.n_frames == 0:
             raise SpecsrError(f"{src}: the file holds no samples")
         _check_rate(info.sample_rate)
@@ -358,6 +352,11 @@ class Upsampler:
         mag = log_power_to_magnitude(denormalize(feat.float()))
         if not torch.isfinite(mag).all():
             raise SpecsrError(f"model {self.name}: produced non-finite output (a broken checkpoint?)")
+        if cutoff_bins > 0:
+            # A safety net, frame by frame (so chunking is unaffected): no new bin louder than the
+            # loudest bin the input has in that frame. Natural audio does not rise above its cutoff
+            # like that, and a model pushed outside its training data sometimes does.
+            mag = torch.minimum(mag, known[:, :cutoff_bins].abs().amax(dim=1, keepdim=True))
         return mag
 
 

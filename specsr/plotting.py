@@ -19,7 +19,7 @@ import numpy as np
 from specsr.audio import read_audio
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
-from specsr.utils import temp_path_beside
+from specsr.utils import check_output_path, temp_path_beside
 
 FREQ_SCALES = ("linear", "log")
 DYNAMIC_RANGE_DB = 100.0
@@ -133,14 +133,7 @@ def _check_output(out_path: str | os.PathLike, force: bool) -> Path:
     out = Path(out_path)
     if out.suffix.lower() != ".png":
         raise SpecsrError(f"{out}: the figure is written as PNG; name it *.png")
-    if out.exists() and not force:
-        raise SpecsrError(f"{out}: exists already (use --force to overwrite)")
-    if out.is_dir():
-        raise SpecsrError(f"{out}: is a directory, expected a file name")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise SpecsrError(f"{out}: the folder {folder} does not exist")
-    return out
+    return check_output_path(out, overwrite=force)
 
 
 def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike | None = None, *,

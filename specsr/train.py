@@ -45,7 +45,7 @@ from specsr.losses import (
 from specsr.metrics import mean_scores
 from specsr.models import PatchDiscriminator, UNet, build_inputs, build_model, count_parameters
 from specsr.spectral import LOG_POWER_FLOOR, cutoff_bin, normalize
-from specsr.utils import atomic_write_text, git_commit, resolve_device
+from specsr.utils import atomic_write_text, check_output_path, git_commit, resolve_device
 
 RUN_FILE = "run.json"
 FLOOR_LOGP = math.log10(LOG_POWER_FLOOR)
@@ -511,9 +511,7 @@ def export(checkpoint: str | Path, output: str | Path, *, half: bool = False, na
            overwrite: bool = False) -> Path:
     """Strip a training checkpoint to weights + configs + provenance (optionally float16)."""
     ckpt = read_checkpoint(checkpoint)
-    out = Path(output)
-    if out.exists() and not overwrite:
-        raise SpecsrError(f"{out}: exists already (use --force to overwrite)")
+    out = check_output_path(output, overwrite=overwrite)
     slim = {k: ckpt[k] for k in ("format", "version", "model", "stft", "task", "provenance") if k in ckpt}
     slim["kind"] = "inference"
     slim["name"] = name or ckpt.get("name", "specsr-model")

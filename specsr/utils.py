@@ -12,6 +12,22 @@ import torch
 from specsr.errors import SpecsrError
 
 
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Validate an output file name before any work: not an existing file (unless ``overwrite``),
+    not a directory, in a folder that exists and is writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise SpecsrError(f"{p}: is a directory, expected a file name")
+    if p.exists() and not overwrite:
+        raise SpecsrError(f"{p}: exists already (use --force to overwrite)")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise SpecsrError(f"{p}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SpecsrError(f"{p}: the folder {folder} is not writable")
+    return p
+
+
 def temp_path_beside(path: Path, suffix: str = ".tmp") -> str:
     """A new empty temp file in ``path``'s folder, for an atomic write (fill it, then ``os.replace``).
 

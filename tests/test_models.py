@@ -90,6 +90,7 @@ def test_discriminator_shapes_and_loss_mask():
     mask = band_mask(torch.tensor([8000.0, 4000.0]), torch.tensor([22050.0, 24000.0]), STFT)
     assert mask.shape == (2, STFT.n_bins)
     assert mask[0, :43].sum() == 0 and mask[0, 43] == 1 and mask[0, 112:].sum() == 0  # 0.95 × 22.05 kHz
+    assert mask[1, 22:].sum() == STFT.n_bins - 22  # a 48 kHz source trains every bin up to Nyquist
     pred, target = torch.zeros(2, STFT.n_bins, 4), torch.ones(2, STFT.n_bins, 4)
     assert masked_l1(pred, target, mask) == pytest.approx(1.0)
 
