@@ -10,7 +10,6 @@ from pathlib import Path
 import typer
 
 from cli.app import app, handle_errors
-from specsr.errors import SpecsrError
 
 
 def _resolve_config(config: Path | None, overrides: dict[str, dict]):  # noqa: ANN202
@@ -37,8 +36,8 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/last.pt."),
     val_every: int | None = typer.Option(None, "--val-every", help="Validate every N steps."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    warm_start: str | None = typer.Option(None, "--warm-start", help="SRGAN: start the generator from this "
-                                                                       "U-Net checkpoint."),
+    warm_start: str | None = typer.Option(None, "--warm-start", help="Start the generator from this checkpoint "
+                                                                       "(fine-tuning; SRGAN from a U-Net)."),
     nproc: int = typer.Option(1, "--nproc", help="Processes (GPUs) for DistributedDataParallel via torchrun."),
     force: bool = typer.Option(False, "--force", help="Start over in a folder that holds another run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -102,8 +101,6 @@ def export_cmd(
     """Strip training state from a checkpoint: a small file for specsr upsample --model."""
     from specsr.train import export
 
-    if not output.parent.exists():
-        raise SpecsrError(f"{output}: the folder {output.parent} does not exist")
     path = export(checkpoint, output, half=half, name=name, overwrite=force)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 

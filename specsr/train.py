@@ -154,8 +154,8 @@ class Trainer:
         self.disc: PatchDiscriminator | None = None
         if cfg.model.arch == "srgan":
             self.disc = PatchDiscriminator(cfg.model).to(self.device)
-            if tc.warm_start:
-                self._warm_start(tc.warm_start)
+        if tc.warm_start and not (resume and (self.run_dir / "last.pt").exists()):
+            self._warm_start(tc.warm_start)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
                                      betas=(0.8, 0.99) if self.disc is not None else (0.9, 0.999))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
