@@ -12,13 +12,13 @@ import typer
 from tqdm import tqdm
 
 from cli.app import app, handle_errors, warn
+from specsr.audio import PCM_FORMATS
 from specsr.errors import SpecsrError
 
 if TYPE_CHECKING:  # the pipeline (torch) loads only when the command runs
     from specsr.pipeline import Upsampler, UpsampleReport
 
 LONG_INPUT_SECONDS = 60.0  # inputs longer than this get their own progress bar over seconds
-WRITABLE_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".w64")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]
             jobs.append(Job(src, output, False))
         else:
             dst = output / rel
-            if dst.suffix.lower() not in WRITABLE_EXTENSIONS:
+            if dst.suffix.lower() not in PCM_FORMATS:
                 dst = dst.with_suffix(".wav")
             jobs.append(Job(src, dst, True))
     seen: dict[Path, Path] = {}

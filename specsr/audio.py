@@ -21,6 +21,10 @@ from specsr.utils import check_output_path, temp_path_beside
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
+# Formats we write, by extension; PCM_FORMATS take any PCM/float subtype (streamed outputs use them).
+PCM_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".w64": "W64"}
+WRITE_FORMATS = {**PCM_FORMATS, ".ogg": "OGG"}
+
 # soundfile subtypes we pick for output by default, per input subtype.
 _SUBTYPE_FOR_OUTPUT = {"PCM_U8": "PCM_16", "PCM_S8": "PCM_16", "FLOAT": "FLOAT", "DOUBLE": "FLOAT",
                        "PCM_24": "PCM_24", "PCM_32": "PCM_24"}
@@ -107,7 +111,7 @@ def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *,
         arr = arr[None]
     if arr.ndim != 2:
         raise SpecsrError(f"write_audio expects [C, T] or [T], got shape {arr.shape}")
-    fmt = _format_for(p)
+    fmt = output_format(p)
     subtype = subtype or "PCM_16"
     if not sf.check_format(fmt, subtype):
         raise SpecsrError(f"{p}: subtype {subtype} is not possible in {fmt} files")
@@ -121,12 +125,12 @@ def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *,
     return p
 
 
-def _format_for(p: Path) -> str:
-    ext = p.suffix.lower().lstrip(".")
-    formats = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "aiff": "AIFF", "aif": "AIFF", "w64": "W64"}
-    if ext not in formats:
-        raise SpecsrError(f"{p}: cannot write .{ext} files; use .wav or .flac")
-    return formats[ext]
+def output_format(p: Path, formats: dict[str, str] | None = None) -> str:
+    """The soundfile format for writing ``p``, by extension (``formats`` defaults to :data:`WRITE_FORMATS`)."""
+    fmt = (WRITE_FORMATS if formats is None else formats).get(p.suffix.lower())
+    if fmt is None:
+        raise SpecsrError(f"{p}: cannot write {p.suffix or 'extension-less'} files; use .wav or .flac")
+    return fmt
 
 
 def resampled_length(n_samples: int, sr_in: int, sr_out: int) -> int:

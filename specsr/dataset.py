@@ -53,6 +53,7 @@ from specsr.cutoff import detect_cutoff
 from specsr.degrade import FILTER_FAMILIES, apply, random_degradation
 from specsr.errors import SpecsrError
 from specsr.spectral import LOG_POWER_FLOOR, log_power, n_frames, stft
+from specsr.utils import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 DATASET_FORMAT = "specsr-dataset"
@@ -538,16 +539,7 @@ class _ShardWriter:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, separators=(",", ":")))
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

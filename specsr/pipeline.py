@@ -32,7 +32,16 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from specsr.audio import AudioInfo, audio_info, output_subtype, read_audio, resample, resampled_length
+from specsr.audio import (
+    PCM_FORMATS,
+    AudioInfo,
+    audio_info,
+    output_format,
+    output_subtype,
+    read_audio,
+    resample,
+    resampled_length,
+)
 from specsr.checkpoint import LoadedModel, load_checkpoint, unwrap
 from specsr.config import ModelConfig
 from specsr.cutoff import detect_cutoff
@@ -296,7 +305,7 @@ class Upsampler:
         if info.n_frames == 0:
             raise SpecsrError(f"{src}: the file holds no samples")
         _check_rate(info.sample_rate)
-        fmt = _format_for(dst)
+        fmt = output_format(dst, PCM_FORMATS)
         subtype = "FLOAT" if float_output else output_subtype(info.subtype, dst.suffix)
         if not sf.check_format(fmt, subtype):
             raise SpecsrError(f"{dst}: subtype {subtype} is not possible in {fmt} files")
@@ -564,14 +573,6 @@ class _ChunkProcessor:
 
 
 # -------------------------------------------------------------------------------- file helpers
-
-
-def _format_for(p: Path) -> str:
-    formats = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".w64": "W64"}
-    fmt = formats.get(p.suffix.lower())
-    if fmt is None:
-        raise SpecsrError(f"{p}: cannot write {p.suffix or 'extension-less'} files; use .wav or .flac")
-    return fmt
 
 
 def _cutoff_excerpt(path: Path, info: AudioInfo, n_excerpts: int = 60, excerpt_seconds: float = 1.0) -> np.ndarray:

@@ -6,10 +6,12 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from specsr.errors import SpecsrError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -52,6 +54,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -61,6 +65,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda[:N]`` or ``mps``; errors when unavailable."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
