@@ -40,7 +40,10 @@ def evaluate_cmd(
             raise SpecsrError("--compare takes a folder; do not also give REF and EST")
         extra = {}
         if model is not None:
-            extra = {"specsr": _model_system(model, phase, device)}
+            from specsr.pipeline import load_model
+
+            upsampler = load_model(None if model == "bundled" else model, device=device)
+            extra = {"specsr": ev.model_system(upsampler, phase=phase)}
         result = ev.compare(compare_dir, sets=sets.split(",") if sets else None, baselines=baselines,
                             extra_systems=extra, progress=lambda xs: bar(xs, "clip"))
         for w in result.warnings:
@@ -76,18 +79,6 @@ def evaluate_cmd(
 
 def _n(x: float, width: int = 7, digits: int = 3) -> str:
     return f"{x:>{width}.{digits}f}" if math.isfinite(x) else f"{'–':>{width}}"
-
-
-def _model_system(model: str, phase: str, device: str):  # noqa: ANN202
-    """A compare() system that runs a specsr model on each clip's input."""
-    from specsr.pipeline import load_model
-
-    upsampler = load_model(None if model == "bundled" else model, device=device)
-
-    def run(wav, sr, sr_in):  # noqa: ANN001, ANN202
-        return upsampler.upsample(wav, sr, phase=phase)
-
-    return run
 
 
 def _write_per_clip_csv(rows: list[dict], path: Path) -> None:

@@ -19,9 +19,11 @@ import csv
 import io
 import math
 import re
+import warnings as pywarnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +32,9 @@ from specsr.baselines import BASELINE_FUNCS
 from specsr.errors import SpecsrError
 from specsr.metrics import METRIC_SR, Scores, mean_scores, score
 from specsr.utils import atomic_write_text
+
+if TYPE_CHECKING:
+    from specsr.pipeline import Upsampler
 
 MISALIGN_WARN_MS = 5.0
 
@@ -151,7 +156,7 @@ class Clip:
     ratio: str
     sr_in: int
     name: str
-    truth: Path
+    truth: Path | None
     input: Path | None
     systems: dict[str, Path]
 
@@ -183,7 +188,8 @@ def _sr_from_ratio(ratio: str) -> int | None:
 
 
 def discover_clips(root: str | Path, sets: list[str] | None = None) -> tuple[list[Clip], list[str]]:
-    """Find ``<set>/<ratio>/<clip>/`` folders. Returns the clips and warnings for skipped ones."""
+    """Find ``<set>/<ratio>/<clip>/`` folders, ordered by set, input rate and name. Returns the clips
+    and warnings for skipped ones."""
     root = Path(root)
     if not root.is_dir():
         raise SpecsrError(f"{root}: not a folder")
@@ -206,6 +212,7 @@ def discover_clips(root: str | Path, sets: list[str] | None = None) -> tuple[lis
         clips.append(Clip(set_name, ratio, sr_in, name, truth, inp, files))
     if not clips:
         raise SpecsrError(f"{root}: no clips found (expected <set>/<ratio>/<clip>/truth.* folders)")
+    clips.sort(key=lambda c: (c.set, c.sr_in, c.ratio, c.name))  # 8k before 12k
     return clips, warnings
 
 
@@ -217,7 +224,99 @@ def _manifest_rates(path: Path) -> dict[tuple[str, str], int]:
                 if r.get("set") and r.get("ratio") and r.get("sr_in")}
 
 
-def compare(root: str | Path, *, sets: list[str] | None = None, baselines: bool = True,
+@dataclass
+class SystemOutput:
+    """One system's output for one clip, as scored.
+
+    ``signal`` is the mono 48 kHz signal the metric saw. ``path`` is the file that was read (published
+    systems, the input as given, the truth); computed systems (baselines, models) keep their audio in
+    ``audio`` (``[C, T]`` and its rate) when asked to.
+    """
+
+    name: str
+    kind: str  # "baseline" | "published" | "computed" | "truth"
+    signal: np.ndarray
+    scores: Scores | None
+    path: Path | None = None
+    audio: tuple[np.ndarray, int] | None = None
+
+
+@dataclass
+class ScoredClip:
+    clip: Clip
+    outputs: list[SystemOutput]  # baselines, published, computed; the truth last (when there is one)
+
+
+def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
+               extra_systems: dict[str, SystemFn] | None = None, keep_audio: bool = False,
+               warnings: list[str] | None = None) -> ScoredClip | None:
+    """Score every system of ``clip`` against its truth (``None`` when the truth cannot be read).
+
+    ``baselines``: all of :data:`BASELINE_FUNCS` (``True``), none, or the names given. Without a
+    truth (``clip.truth is None``) the outputs are computed but not scored. Problems with single
+    files are appended to ``warnings`` and the file is skipped.
+    """
+    names = list(BASELINE_FUNCS) if baselines is True else list(baselines or ())
+    unknown = [n for n in names if n not in BASELINE_FUNCS]
+    if unknown:
+        raise SpecsrError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINE_FUNCS)}")
+    warnings = [] if warnings is None else warnings
+    where = f"{clip.set}/{clip.ratio}/{clip.name}"
+    truth = None
+    if clip.truth is not None:
+        try:
+            truth = load_for_metric(clip.truth)
+        except SpecsrError as exc:
+            warnings.append(f"{where}: {exc}; clip skipped")
+            return None
+    computed: list[SystemOutput] = []  # baselines first, then extra systems
+    if clip.input is not None and (names or extra_systems):
+        try:
+            wav_in, sr_file = read_audio(clip.input)
+        except SpecsrError as exc:
+            warnings.append(f"{where}: {exc}; baselines and computed systems skipped for this clip")
+        else:
+            systems = [(name, BASELINE_FUNCS[name], "baseline") for name in names]
+            systems += [(name, fn, "computed") for name, fn in (extra_systems or {}).items()]
+            for name, fn, kind in systems:
+                with pywarnings.catch_warnings(record=True) as caught:  # e.g. a cutoff outside the model's range
+                    pywarnings.simplefilter("always")
+                    result = fn(wav_in, sr_file, clip.sr_in)  # baselines: [C, T] at 48 kHz; systems: (wav, sr)
+                warnings.extend(f"{where}/{name}: {w.message}" for w in caught)
+                wav_out, sr_out = result if isinstance(result, tuple) else (result, METRIC_SR)
+                out = SystemOutput(name, kind, to_metric_signal(wav_out, sr_out), None)
+                if name == "input":  # the file as given: resampled for the metric only
+                    out.path = clip.input
+                elif keep_audio:
+                    out.audio = (wav_out, sr_out)
+                computed.append(out)
+    elif clip.input is None:
+        warnings.append(f"{where}: no input file; baselines and computed systems skipped for this clip")
+    published: list[SystemOutput] = []
+    for name, path in clip.systems.items():
+        try:
+            published.append(SystemOutput(name, "published", load_for_metric(path), None, path=path))
+        except SpecsrError as exc:
+            warnings.append(f"{where}: {exc}; skipped")
+    outputs = ([o for o in computed if o.kind == "baseline"] + published
+               + [o for o in computed if o.kind == "computed"])
+    if truth is not None:
+        for out in outputs:
+            out.scores, diff_ms = score_signals(truth, out.signal, clip.sr_in)
+            if diff_ms > MISALIGN_WARN_MS:
+                warnings.append(f"{where}/{out.name}: lengths differ by {diff_ms:.1f} ms")
+        outputs.append(SystemOutput("truth", "truth", truth, None, path=clip.truth))
+    return ScoredClip(clip, outputs)
+
+
+def per_clip_rows(scored: ScoredClip) -> list[dict]:
+    """The scored outputs of a clip as rows of :attr:`CompareResult.per_clip`."""
+    c = scored.clip
+    return [{"set": c.set, "ratio": c.ratio, "sr_in": c.sr_in, "clip": c.name, "system": o.name,
+             **o.scores.as_dict()} for o in scored.outputs if o.scores is not None]
+
+
+def compare(root: str | Path, *, sets: list[str] | None = None, baselines: bool | tuple[str, ...] = True,
             extra_systems: dict[str, SystemFn] | None = None,
             progress: Callable[[Iterable], Iterable] | None = None) -> CompareResult:
     """Mean metrics per (set, ratio, system) over the clips that have that system."""
@@ -225,42 +324,28 @@ def compare(root: str | Path, *, sets: list[str] | None = None, baselines: bool 
     per_clip: list[dict] = []
     kinds: dict[str, str] = {}
     for clip in (progress(clips) if progress else clips):
-        truth = load_for_metric(clip.truth)
-        outputs: dict[str, np.ndarray] = {}
-        for name, path in clip.systems.items():
-            try:
-                outputs[name] = load_for_metric(path)
-                kinds[name] = "published"
-            except SpecsrError as exc:
-                warnings.append(f"{clip.set}/{clip.ratio}/{clip.name}: {exc}; skipped")
-        if clip.input is not None and (baselines or extra_systems):
-            wav_in, sr_file = read_audio(clip.input)
-            if baselines:
-                for name, fn in BASELINE_FUNCS.items():
-                    outputs[name] = to_metric_signal(fn(wav_in, sr_file, clip.sr_in), METRIC_SR)
-                    kinds[name] = "baseline"
-            for name, fn in (extra_systems or {}).items():
-                wav_out, sr_out = fn(wav_in, sr_file, clip.sr_in)
-                outputs[name] = to_metric_signal(wav_out, sr_out)
-                kinds[name] = "computed"
-        elif clip.input is None:
-            warnings.append(f"{clip.set}/{clip.ratio}/{clip.name}: no input file; baselines and computed "
-                            "systems skipped for this clip")
-        for name, est in outputs.items():
-            s, diff_ms = score_signals(truth, est, clip.sr_in)
-            if diff_ms > MISALIGN_WARN_MS:
-                warnings.append(f"{clip.set}/{clip.ratio}/{clip.name}/{name}: lengths differ by {diff_ms:.1f} ms")
-            per_clip.append({"set": clip.set, "ratio": clip.ratio, "sr_in": clip.sr_in, "clip": clip.name,
-                             "system": name, **s.as_dict()})
-    rows = _aggregate(per_clip, kinds)
-    return CompareResult(rows, per_clip, warnings)
+        scored = score_clip(clip, baselines=baselines, extra_systems=extra_systems, warnings=warnings)
+        if scored is None:
+            continue
+        kinds.update({o.name: o.kind for o in scored.outputs})
+        per_clip.extend(per_clip_rows(scored))
+    return CompareResult(aggregate(per_clip, kinds), per_clip, warnings)
 
 
-_KIND_ORDER = {"baseline": 0, "published": 1, "computed": 2}
+def model_system(upsampler: Upsampler, *, phase: str = "fgla") -> SystemFn:
+    """A :func:`compare` system that runs a loaded specsr model on each clip's input."""
+
+    def run(wav: np.ndarray, sr: int, sr_in: int) -> tuple[np.ndarray, int]:
+        return upsampler.upsample(wav, sr, phase=phase)
+
+    return run
+
+
+_KIND_ORDER = {"baseline": 0, "published": 1, "computed": 2, "truth": 3}
 _BASELINE_ORDER = {name: i for i, name in enumerate(BASELINE_FUNCS)}
 
 
-def _aggregate(per_clip: list[dict], kinds: dict[str, str]) -> list[CompareRow]:
+def aggregate(per_clip: list[dict], kinds: dict[str, str]) -> list[CompareRow]:
     groups: dict[tuple[str, str, int, str], list[Scores]] = {}
     for r in per_clip:
         groups.setdefault((r["set"], r["ratio"], r["sr_in"], r["system"]), []).append(

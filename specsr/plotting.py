@@ -80,9 +80,7 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    vmax = max(float(np.max(p.level_db)) for p in panels)
-    vmax = math.ceil(vmax / 10) * 10
-    vmin = vmax - DYNAMIC_RANGE_DB
+    vmin, vmax = colour_limits(panels)
     top_hz = max(p.sample_rate / 2 for p in panels)
     cmap = plt.get_cmap("magma")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 1.0, 4.4), sharey=True,
@@ -116,17 +114,63 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     cbar.set_label("level (dB re full-scale sine)")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    _save_figure(fig, out, dpi=110)
+    return out
+
+
+def colour_limits(panels: list[Panel]) -> tuple[float, float]:
+    """One colour scale for ``panels``: the loudest bin rounded up to 10 dB, :data:`DYNAMIC_RANGE_DB` below it."""
+    vmax = max(float(np.max(p.level_db)) for p in panels)
+    vmax = math.ceil(vmax / 10) * 10
+    return vmax - DYNAMIC_RANGE_DB, vmax
+
+
+def plot_thumbnail(panel: Panel, out_path: str | os.PathLike, *, vmin_db: float, vmax_db: float,
+                   cutoff_hz: float | None = None, width_px: int = 320, height_px: int = 200,
+                   force: bool = False) -> Path:
+    """A small spectrogram PNG (kHz axis, seconds axis, no colour bar) on a given colour scale.
+
+    For pages that put many panels side by side: every thumbnail of a comparison is drawn with the
+    same ``vmin_db``/``vmax_db`` and the same size. ``cutoff_hz`` is drawn as a dashed line.
+    """
+    out = _check_output(out_path, force)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dpi = 100
+    fig = plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    ax = fig.add_axes((0.13, 0.17, 0.85, 0.79))
+    f, t = panel.freqs_hz, panel.times_s
+    t_end = t[-1] + (t[1] - t[0] if len(t) > 1 else 0.01)
+    df = (f[1] - f[0]) / 2 if len(f) > 1 else 0.0
+    ax.imshow(panel.level_db, origin="lower", aspect="auto", cmap="magma", vmin=vmin_db, vmax=vmax_db,
+              extent=(t[0], t_end, (f[0] - df) / 1000, (f[-1] + df) / 1000), interpolation="nearest")
+    if cutoff_hz is not None:
+        ax.axhline(cutoff_hz / 1000, color="#7fdbff", linestyle="--", linewidth=0.9, alpha=0.9)
+    ax.set_ylim(0, panel.sample_rate / 2000)
+    ax.tick_params(labelsize=7, length=2, pad=1)
+    ax.set_ylabel("kHz", fontsize=7, labelpad=1)
+    ax.set_xlabel("s", fontsize=7, labelpad=0)
+    _save_figure(fig, out, dpi=dpi)
+    return out
+
+
+def _save_figure(fig: object, out: Path, *, dpi: int) -> None:
+    """Write ``fig`` as PNG atomically (temp file beside ``out``, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
     try:
         tmp = temp_path_beside(out, ".png")
         try:
-            fig.savefig(tmp, dpi=110, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png")  # type: ignore[attr-defined]
             os.replace(tmp, out)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
     finally:
-        plt.close(fig)
-    return out
+        plt.close(fig)  # type: ignore[arg-type]
 
 
 def _check_output(out_path: str | os.PathLike, force: bool) -> Path:
