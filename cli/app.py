@@ -14,7 +14,7 @@ from specsr.errors import SpecsrError
 
 app = typer.Typer(
     name="specsr",
-    help="Audio super-resolution in the spectrogram domain: convert, train, upsample, plot, evaluate.",
+    help="Audio super-resolution in the spectrogram domain: convert, train, upsample, plot, evaluate, report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

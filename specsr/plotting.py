@@ -141,7 +141,7 @@ def plot_thumbnail(panel: Panel, out_path: str | os.PathLike, *, vmin_db: float,
 
     dpi = 100
     fig = plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
-    ax = fig.add_axes((0.13, 0.17, 0.85, 0.79))
+    ax = fig.add_axes((0.14, 0.19, 0.84, 0.77))
     f, t = panel.freqs_hz, panel.times_s
     t_end = t[-1] + (t[1] - t[0] if len(t) > 1 else 0.01)
     df = (f[1] - f[0]) / 2 if len(f) > 1 else 0.0

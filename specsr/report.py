@@ -60,6 +60,7 @@ MARKER = ".specsr-report"
 # Played by current Chrome, Firefox and Safari as they are (WAV only as 16-bit PCM).
 BROWSER_FORMATS = {("FLAC", None), ("MP3", None), ("OGG", None), ("WAV", "PCM_16"), ("WAV", "PCM_U8")}
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+THUMB_WIDTH_PX, THUMB_HEIGHT_PX = 264, 170  # five systems side by side on a 1480 px page
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,8 @@ def _write_clip_assets(scored: ScoredClip, tmp: Path, transcoded: list[str]) -> 
         if note.startswith("transcoded"):
             transcoded.append(f"{c.set}/{c.ratio}/{c.name}/{out.name}: {note}")
         image_rel = rel_dir / f"{stem}.png"
-        plot_thumbnail(panel, tmp / image_rel, vmin_db=vmin, vmax_db=vmax, cutoff_hz=c.sr_in / 2)
+        plot_thumbnail(panel, tmp / image_rel, vmin_db=vmin, vmax_db=vmax, cutoff_hz=c.sr_in / 2,
+                       width_px=THUMB_WIDTH_PX, height_px=THUMB_HEIGHT_PX)
         entries.append(Entry(out.name, out.kind, out.scores, image=image_rel.as_posix(), audio=audio_rel, note=note))
     seconds = len(scored.outputs[-1].signal) / METRIC_SR if scored.outputs else 0.0
     return ShownClip(c.set, c.ratio, c.sr_in, c.name, entries, vmin, vmax, seconds)
@@ -397,21 +399,21 @@ h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 34px 0 10px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 17px; margin: 22px 0 8px; } p.meta, .muted { color: var(--muted); }
 nav a { margin-right: 14px; color: var(--accent); }
-.tables { display: flex; flex-wrap: wrap; gap: 18px 28px; }
+.tables { display: flex; flex-wrap: wrap; gap: 18px 22px; }
 table.summary { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 14px; }
 table.summary caption { text-align: left; font-weight: 600; padding-bottom: 4px; }
-table.summary th, table.summary td { padding: 3px 10px; border-bottom: 1px solid var(--line); text-align: right; }
+table.summary th, table.summary td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: right; }
 table.summary th:first-child, table.summary td:first-child, table.summary td.kind { text-align: left; }
 table.summary td.kind { color: var(--muted); font-size: 12px; }
 tr.computed td:first-child { font-weight: 600; color: var(--accent); }
 .clip { margin: 18px 0 26px; } .clip h4 { margin: 0 0 2px; font-size: 15px; }
-.row { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 8px; }
-figure.sys { margin: 0; width: 332px; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
+.row { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 8px; }
+figure.sys { margin: 0; width: 274px; border: 1px solid var(--line); border-radius: 6px; padding: 4px; }
 figure.sys.truth { border-color: #2e8b57; } figure.sys.computed { border-color: var(--accent); }
-figure.sys figcaption { font-size: 13px; min-height: 38px; }
+figure.sys figcaption { font-size: 12.5px; min-height: 54px; }
 figure.sys figcaption .name { font-weight: 600; } figure.sys figcaption .kind { color: var(--muted); font-size: 12px; }
 figure.sys audio { width: 100%; height: 34px; margin: 4px 0; display: block; }
-figure.sys img { display: block; width: 320px; height: 200px; }
+figure.sys img { display: block; }
 .warnings li { color: #8a4b00; }
 """
 
@@ -527,7 +529,7 @@ def _clip_block(clip: ShownClip) -> list[str]:
     for e in clip.entries:
         if e.scores is not None:
             s = e.scores
-            metrics = (f"LSD {_fmt(s.lsd)} · HF {_fmt(s.lsd_hf)} · LF {_fmt(s.lsd_lf)} · SNR {_fmt(s.snr, 1)} dB")
+            metrics = f"LSD {_fmt(s.lsd)} · HF {_fmt(s.lsd_hf)} · LF {_fmt(s.lsd_lf)}<br>SNR {_fmt(s.snr, 1)} dB"
         elif e.kind == "truth":
             metrics = "reference"
         else:
@@ -538,7 +540,8 @@ def _clip_block(clip: ShownClip) -> list[str]:
             f'<figcaption><span class="name">{_e(e.name)}</span> <span class="kind">{_e(e.kind)}</span><br>'
             f"{metrics}</figcaption>"
             f'<audio controls preload="metadata" src="{_e(_href(e.audio))}" title="{_e(e.note)}"></audio>'
-            f'<img src="{_e(_href(e.image))}" alt="{_e(alt)}" width="320" height="200"></figure>')
+            f'<img src="{_e(_href(e.image))}" alt="{_e(alt)}" width="{THUMB_WIDTH_PX}" '
+            f'height="{THUMB_HEIGHT_PX}"></figure>')
     out += ["</div>", "</article>"]
     return out
 

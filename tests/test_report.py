@@ -25,7 +25,7 @@ import cli.report  # noqa: F401  (registers the command, as cli.main does)
 from cli.app import app
 from specsr.errors import SpecsrError
 from specsr.evaluate import compare
-from specsr.report import MARKER, build_pair_report, build_report
+from specsr.report import MARKER, THUMB_WIDTH_PX, build_pair_report, build_report
 
 SR = 48000
 
@@ -352,7 +352,7 @@ def test_page_renders_in_headless_chromium(report, tmp_path):
                 break
             time.sleep(0.2)
         assert images and players
-        assert [s for s, _done, width in images if width != 320] == []  # every spectrogram decoded
+        assert [s for s, _done, width in images if width != THUMB_WIDTH_PX] == []  # every spectrogram decoded
         assert [(s, err) for s, rs, err, _d in players if err or rs < 1] == []  # every player has its audio
         for src, _rs, _err, duration in players:
             expected_s = sf.info(report.out_dir / unquote(src)).duration
