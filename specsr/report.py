@@ -120,6 +120,8 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, sets: l
     if max_clips is not None and max_clips < 0:
         raise SpecsrError(f"--max-clips must be 0 or more, got {max_clips}")
     out = _check_out_dir(out_dir, force)
+    if Path(root).is_dir() and out.resolve().is_relative_to(Path(root).resolve()):
+        raise SpecsrError(f"{out_dir}: inside {root}; write the report outside the folder it reports on")
     clips, warnings = discover_clips(root, sets)
     extra_systems, notes = _with_model(model, phase, device, extra_systems, notes)
     title = title or f"specsr report: {Path(root).resolve().name}"

@@ -284,6 +284,7 @@ def test_cli_errors(compare_dir, tmp_path):
     _assert_one_line_error(_run(tmp_path / "nope", "-o", tmp_path / "r"), "not a folder")
     _assert_one_line_error(_run(compare_dir, "--input", "x.wav", "-o", tmp_path / "r"), "not both")
     _assert_one_line_error(_run("-o", tmp_path / "r"), "give DIR")
+    _assert_one_line_error(_run(compare_dir, "-o", compare_dir / "report"), "write the report outside")
     _assert_one_line_error(_run(compare_dir, "-o", tmp_path / "r", "--model", "bundled", "--phase", "magic"),
                            "--phase must be one of")
     _assert_one_line_error(_run("--input", tmp_path / "missing.wav", "--output", tmp_path / "o.wav", "-o",
@@ -367,3 +368,18 @@ def test_report_folder_permissions_are_normal(report):
     os.umask(umask)
     assert (report.out_dir.stat().st_mode & 0o777) == 0o777 & ~umask
     assert (report.index.stat().st_mode & 0o777) == 0o666 & ~umask
+
+
+def test_odd_names_are_escaped_and_linked(tmp_path):
+    clip = tmp_path / "cmp" / "set & <co>" / "16k-48k" / "it's #1 ?"
+    truth = noise(0.3, SR, level=0.2)
+    _write(clip / "truth.wav", truth)
+    _write(clip / "input.wav", brickwall(truth, SR, 8000))
+    _write(clip / "sys é+\"x\".wav", truth)
+    rep = build_report(tmp_path / "cmp", tmp_path / "r")
+    html5lib = pytest.importorskip("html5lib")
+    html5lib.HTMLParser(strict=True).parse(rep.index.read_text(encoding="utf-8"))
+    page = parse(rep.index)
+    assert ("set & <co>", "16k-48k", 'sys é+"x"') in page.rows
+    for ref in page.refs:
+        assert (rep.out_dir / unquote(urlparse(ref).path)).is_file(), ref
