@@ -30,6 +30,16 @@ def brickwall(wav: np.ndarray, sr: int, cutoff_hz: float) -> np.ndarray:
     return np.fft.irfft(spec, n=wav.shape[-1], axis=-1).astype(np.float32)
 
 
+def assert_one_line_error(result, *fragments: str) -> None:
+    """A CLI result that failed with exactly one ``specsr: error: …`` line on stderr and no traceback."""
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("specsr: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 @pytest.fixture
 def write_wav(tmp_path: Path):
     def _write(name: str, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:

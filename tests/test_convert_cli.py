@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import assert_one_line_error
 from typer.testing import CliRunner
 
 import cli.convert  # noqa: F401  (registers the command, as cli.main does)
@@ -29,14 +30,6 @@ def source(tmp_path: Path) -> Path:
 def run(*args: str | Path):
     return CliRunner().invoke(app, ["convert", *map(str, args)])
 
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("specsr: error: "), result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_convert_prints_a_summary(source: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SHARED, brickwall, noise
+from conftest import SHARED, assert_one_line_error, brickwall, noise
 from typer.testing import CliRunner
 
 import cli.report  # noqa: F401  (registers the command, as cli.main does)
@@ -269,25 +269,19 @@ def test_cli_dir_mode_with_model(compare_dir, tmp_path):
     assert 'data-system="specsr"' in text and "tiny" in text  # the model and what it is
 
 
-def _assert_one_line_error(result, fragment: str) -> None:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("specsr: error: ") and fragment in lines[0], result.stderr
-
 
 def test_cli_errors(compare_dir, tmp_path):
     (tmp_path / "exists").mkdir()
     (tmp_path / "exists" / "x").write_text("x")
-    _assert_one_line_error(_run(compare_dir, "-o", tmp_path / "exists"), "exists already (use --force")
-    _assert_one_line_error(_run(compare_dir, "-o", tmp_path / "exists", "--force"), "not a specsr report")
-    _assert_one_line_error(_run(tmp_path / "nope", "-o", tmp_path / "r"), "not a folder")
-    _assert_one_line_error(_run(compare_dir, "--input", "x.wav", "-o", tmp_path / "r"), "not both")
-    _assert_one_line_error(_run("-o", tmp_path / "r"), "give DIR")
-    _assert_one_line_error(_run(compare_dir, "-o", compare_dir / "report"), "write the report outside")
-    _assert_one_line_error(_run(compare_dir, "-o", tmp_path / "r", "--model", "bundled", "--phase", "magic"),
+    assert_one_line_error(_run(compare_dir, "-o", tmp_path / "exists"), "exists already (use --force")
+    assert_one_line_error(_run(compare_dir, "-o", tmp_path / "exists", "--force"), "not a specsr report")
+    assert_one_line_error(_run(tmp_path / "nope", "-o", tmp_path / "r"), "not a folder")
+    assert_one_line_error(_run(compare_dir, "--input", "x.wav", "-o", tmp_path / "r"), "not both")
+    assert_one_line_error(_run("-o", tmp_path / "r"), "give DIR")
+    assert_one_line_error(_run(compare_dir, "-o", compare_dir / "report"), "write the report outside")
+    assert_one_line_error(_run(compare_dir, "-o", tmp_path / "r", "--model", "bundled", "--phase", "magic"),
                            "--phase must be one of")
-    _assert_one_line_error(_run("--input", tmp_path / "missing.wav", "--output", tmp_path / "o.wav", "-o",
+    assert_one_line_error(_run("--input", tmp_path / "missing.wav", "--output", tmp_path / "o.wav", "-o",
                                 tmp_path / "r"), "no such file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists"]
 

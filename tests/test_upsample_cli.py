@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import brickwall, noise
+from conftest import assert_one_line_error, brickwall, noise
 from test_pipeline import make_checkpoint_file
 from typer.testing import CliRunner
 
@@ -34,14 +34,6 @@ def lowres(seconds: float, sr: int, channels: int = 1, seed: int = 0) -> np.ndar
 def run(*args):
     return CliRunner().invoke(app, ["upsample", *map(str, args)])
 
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("specsr: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_default_output_name_and_summary(model_path, write_wav, tmp_path):
