@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.app import app, handle_errors, warn
-from specsr.dataset import DEFAULT_SR_IN_CHOICES, VCTK_TEST_SPEAKERS, build_dataset
+from specsr.config import DEFAULT_SR_IN_CHOICES, VCTK_TEST_SPEAKERS
 from specsr.errors import SpecsrError
 
 
@@ -73,6 +73,8 @@ def convert(
             warn(message)
         else:  # keep the progress bar intact
             tqdm.write(f"specsr: warning: {message}", file=sys.stderr)
+
+    from specsr.dataset import build_dataset
 
     summary = build_dataset(
         sources, output, sr_out=sr_out, sr_in_choices=_ints(sr_in, "--sr-in") if sr_in else None,

@@ -16,6 +16,9 @@ from specsr.errors import SpecsrError
 T = TypeVar("T", bound="_Config")
 
 WINDOWS = ("hann", "hamming", "blackman")
+DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
+# VCTK 0.92's standard test speakers: never in train or val.
+VCTK_TEST_SPEAKERS = ("p347", "p351", "p360", "p361", "p362", "p363", "p364", "p374", "p376", "s5")
 
 
 class _Config:

@@ -48,7 +48,7 @@ import torch
 
 from specsr import __version__
 from specsr.audio import AudioInfo, audio_info, find_audio_files, read_audio, resample
-from specsr.config import STFT_PRESETS, STFTConfig
+from specsr.config import DEFAULT_SR_IN_CHOICES, STFT_PRESETS, VCTK_TEST_SPEAKERS, STFTConfig
 from specsr.cutoff import detect_cutoff
 from specsr.degrade import FILTER_FAMILIES, apply, random_degradation
 from specsr.errors import SpecsrError
@@ -60,9 +60,6 @@ DATASET_FORMAT = "specsr-dataset"
 DATASET_VERSION = 1
 FEATURE = "log10_power"
 SPLITS = ("train", "val")
-# VCTK 0.92's standard test speakers (never in train or val).
-DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
-VCTK_TEST_SPEAKERS = ("p347", "p351", "p360", "p361", "p362", "p363", "p364", "p374", "p376", "s5")
 # The value a crop pads with: log10 of the log-power floor (silence).
 LOG_POWER_PAD = math.log10(LOG_POWER_FLOOR)
 
