@@ -293,7 +293,11 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
     elif clip.input is None:
         warnings.append(f"{where}: no input file; baselines and computed systems skipped for this clip")
     published: list[SystemOutput] = []
+    taken = set(BASELINE_FUNCS) | set(extra_systems or {})
     for name, path in clip.systems.items():
+        if name in taken:  # e.g. a specsr.flac in the folder and --model: never average the two
+            warnings.append(f"{where}: {path.name} has the name of a computed system; scored as {name}-file")
+            name = f"{name}-file"
         try:
             published.append(SystemOutput(name, "published", load_for_metric(path), None, path=path))
         except SpecsrError as exc:

@@ -155,3 +155,14 @@ def test_published_ranking_on_shared_clips(tmp_path):
     assert min(ap, key=ap.get) == "ap-bwe"
     nw = {r.system: r.mean.lsd for r in res.rows if r.set == "nuwave2"}
     assert 0.8 <= nw["nuwave2"] <= 1.0
+
+
+def test_published_file_named_like_a_computed_system_is_kept_apart(tmp_path):
+    _fake_compare_dir(tmp_path)
+    clip = tmp_path / "demo" / "16k-48k" / "clip0"
+    shutil.copy(next(clip.glob("truth.*")), clip / "noise-fill.wav")  # a perfect "noise-fill" file
+    res = compare(tmp_path)
+    rows = {r.system: r for r in res.rows}
+    assert rows["noise-fill-file"].n_clips == 1 and rows["noise-fill-file"].mean.lsd == pytest.approx(0, abs=1e-6)
+    assert rows["noise-fill"].n_clips == 2 and rows["noise-fill"].mean.lsd > 0.1
+    assert any("scored as noise-fill-file" in w for w in res.warnings)
