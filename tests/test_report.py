@@ -293,6 +293,14 @@ def test_cli_pair_mode(tmp_path):
     result = _run("--input", inp, "--output", out, "--reference", out, "-o", tmp_path / "r")
     assert result.exit_code == 0, result.output + result.stderr
     assert "1 clip scored, 1 shown" in result.stdout
+    # a model instead of an output file: specsr upsamples the input for the page
+    from test_pipeline import make_checkpoint_file
+
+    ckpt = make_checkpoint_file(tmp_path / "tiny.pt")
+    result = _run("--input", inp, "--model", ckpt, "--reference", out, "-o", tmp_path / "r2", "--no-baselines")
+    assert result.exit_code == 0, result.output + result.stderr
+    page = parse(tmp_path / "r2" / "index.html")
+    assert set(page.rows) == {("pair", "8k-48k", "input"), ("pair", "8k-48k", "specsr")}
 
 
 @pytest.mark.skipif(not (SHARED / "eval" / "ap-bwe").is_dir(), reason="needs ../shared/data/eval")
