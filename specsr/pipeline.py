@@ -46,7 +46,7 @@ from specsr.checkpoint import LoadedModel, load_checkpoint, unwrap
 from specsr.config import ModelConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
-from specsr.models import build_inputs
+from specsr.models import build_inputs, fuse_batchnorm
 from specsr.phase import METHODS, light_cone_frames, overlap_add, padded_frames, reconstruct_frames
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
 from specsr.utils import check_output_path, resolve_device, temp_path_beside
@@ -207,7 +207,7 @@ class Upsampler:
         self.loaded = loaded
         self.device = resolve_device(device)
         # A private copy: the caller's module (e.g. a model in training) keeps its device, mode and layout.
-        self.model = copy.deepcopy(unwrap(loaded.model)).to(self.device).eval()
+        self.model = fuse_batchnorm(copy.deepcopy(unwrap(loaded.model)).to(self.device).eval())
         self.channels_last = self.device.type == "cpu"
         if self.channels_last:  # measured: 2-3× faster convolutions on CPU (fp32 and bf16)
             self.model = self.model.to(memory_format=torch.channels_last)

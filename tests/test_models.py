@@ -9,7 +9,7 @@ from specsr.checkpoint import load_checkpoint, make_checkpoint, read_checkpoint,
 from specsr.config import ModelConfig, STFTConfig, TaskConfig
 from specsr.errors import SpecsrError
 from specsr.losses import band_mask, masked_l1
-from specsr.models import PatchDiscriminator, build_inputs, build_model, count_parameters
+from specsr.models import PatchDiscriminator, build_inputs, build_model, count_parameters, fuse_batchnorm
 
 TINY = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, disc_channels=(4, 8))
 STFT = STFTConfig(48000, 256, 64)  # 129 bins: small and odd
@@ -98,3 +98,27 @@ def test_discriminator_shapes_and_loss_mask():
 def test_upsampling_has_no_transposed_convolutions():
     model = build_model(ModelConfig(), STFTConfig())
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_fused_batchnorm_gives_the_same_outputs(norm):
+    import copy
+
+    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm)
+    model = build_model(cfg, STFT)
+    with torch.no_grad():  # non-trivial running statistics and affine parameters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    model.eval()
+    fused = fuse_batchnorm(copy.deepcopy(model))
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert n_bn == 0
+    x = build_inputs(torch.randn(2, STFT.n_bins, 21) - 4, torch.tensor([30, 60]), cfg)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="eval"):
+        fuse_batchnorm(build_model(cfg, STFT).train())
