@@ -45,6 +45,8 @@ def convert(
     variants: int = typer.Option(4, "--variants", help="Degraded versions of each segment."),
     segment_seconds: float = typer.Option(3.0, "--segment-seconds", help="Segment length, s."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of groups (speakers/folders) for val."),
+    val_groups: str | None = typer.Option(None, "--val-groups", help="Comma-separated groups (speakers/folders) "
+                                          "to validate on, instead of --val-fraction's random draw."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default min(2, CPU cores))."),
     stft_preset: str = typer.Option("48k-2048", "--stft-preset", help="STFT preset (its rate must be --sr-out)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the degradations and the split."),
@@ -80,7 +82,9 @@ def convert(
         sources, output, sr_out=sr_out, sr_in_choices=_ints(sr_in, "--sr-in") if sr_in else None,
         sr_in_range=(int(rng_hz[0]), int(rng_hz[1])) if rng_hz else None,
         filters=tuple(f.strip() for f in filters.split(",") if f.strip()), variants=variants,
-        segment_seconds=segment_seconds, val_fraction=val_fraction, workers=workers, stft_preset=stft_preset,
+        segment_seconds=segment_seconds, val_fraction=val_fraction,
+        val_groups=[g.strip() for g in val_groups.split(",") if g.strip()] if val_groups else None,
+        workers=workers, stft_preset=stft_preset,
         seed=seed, test_speakers=tests, allow_band_limited=allow_band_limited, noise_floor_db=noise,
         max_files=max_files, all_mics=all_mics, min_content_hz=min_content_hz, shard_size=shard_size,
         progress=not quiet, on_warning=on_warning)

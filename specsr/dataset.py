@@ -202,7 +202,8 @@ def _vctk_speaker(top: str, rel: PurePosixPath) -> tuple[str | None, bool, str |
 
 
 def assign_splits(files: Sequence[SourceFile], val_fraction: float, seed: int,
-                  usable: Callable[[SourceFile], bool] | None = None) -> tuple[dict[str, str], str]:
+                  usable: Callable[[SourceFile], bool] | None = None,
+                  val_groups: Sequence[str] | None = None) -> tuple[dict[str, str], str]:
     """Split ``files`` into train/val by group; returns ``({relpath: split}, "group" | "file")``.
 
     Groups are ranked by ``stable_hash(seed:group)``; the first ``round(val_fraction · n_groups)`` of
@@ -210,10 +211,21 @@ def assign_splits(files: Sequence[SourceFile], val_fraction: float, seed: int,
     ``usable`` file go to val, as long as a usable group is left for train. ``usable`` is a cheap
     guess (e.g. from the file header) that keeps a group of unusable files from taking val's place.
     With a single group, whole files are split the same way instead (mode ``"file"``).
+    ``val_groups`` names the val groups instead (``val_fraction`` and ``seed`` are then not used).
     """
     by_group: dict[str, list[SourceFile]] = {}
     for f in files:
         by_group.setdefault(f.group, []).append(f)
+    if val_groups:
+        chosen = set(val_groups)
+        unknown = sorted(chosen - set(by_group))
+        if unknown:
+            known = sorted(by_group)
+            listed = ", ".join(known[:20]) + (f", … ({len(known)} in all)" if len(known) > 20 else "")
+            raise SpecsrError(f"--val-groups: no group named {', '.join(unknown)}; groups: {listed}")
+        if chosen >= set(by_group):
+            raise SpecsrError("--val-groups names every group: leave at least one for training")
+        return {f.relpath: "val" if f.group in chosen else "train" for f in files}, "group"
     if len(by_group) >= 2:
         val = _pick_val(by_group, val_fraction, seed, usable)
         return {f.relpath: "val" if f.group in val else "train" for f in files}, "group"
@@ -682,6 +694,7 @@ def build_dataset(
     variants: int = 4,
     segment_seconds: float = 3.0,
     val_fraction: float = 0.1,
+    val_groups: Sequence[str] | None = None,
     workers: int | None = None,
     stft_preset: str = "48k-2048",
     seed: int = 0,
@@ -698,11 +711,13 @@ def build_dataset(
     """Build (or resume) a dataset of spectrogram pairs from ``sources`` in ``output_dir``.
 
     ``sr_in_choices`` (``DEFAULT_SR_IN_CHOICES`` when neither is given) or ``sr_in_range`` (Hz, uniform) give the input
-    rates; ``filters`` are degradation families (``"mix"`` = all of them). ``noise_floor_db`` is the
-    dBFS range of the noise floor added to half the variants (None: no noise). ``max_files`` limits
-    this run to the first files (sorted); a rerun goes on where a run stopped. ``on_warning`` receives
-    one line per unreadable file. Raises :class:`SpecsrError` for bad settings, a source without audio,
-    an output folder that is not writable, not a dataset, or built with other settings.
+    rates; ``filters`` are degradation families (``"mix"`` = all of them). ``val_groups`` names the
+    validation groups (speakers or top-level folders) instead of drawing ``val_fraction`` of them.
+    ``noise_floor_db`` is the dBFS range of the noise floor added to half the variants (None: no
+    noise). ``max_files`` limits this run to the first files (sorted); a rerun goes on where a run
+    stopped. ``on_warning`` receives one line per unreadable file. Raises :class:`SpecsrError` for
+    bad settings, a source without audio, an output folder that is not writable, not a dataset, or
+    built with other settings.
     """
     t0 = time.monotonic()
     warn = on_warning or (lambda _msg: None)
@@ -711,6 +726,8 @@ def build_dataset(
         segment_seconds=segment_seconds, val_fraction=val_fraction, stft_preset=stft_preset, seed=seed,
         test_speakers=test_speakers, allow_band_limited=allow_band_limited, noise_floor_db=noise_floor_db,
         all_mics=all_mics, min_content_hz=min_content_hz)
+    if val_groups:  # recorded only when used, so that datasets built before the option still resume
+        settings["val_groups"] = sorted(set(val_groups))
     n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if n_workers < 1:
         raise SpecsrError(f"workers must be >= 1, got {n_workers}")
@@ -726,7 +743,7 @@ def build_dataset(
             raise SpecsrError(f"{where}: only files of test speakers ({', '.join(sorted(scan.test_files))}) found")
         raise SpecsrError(f"{where}: no audio files found")
     usable = _header_usable(sr_out, recipe.segment_samples / sr_out / 2)
-    splits, split_mode = assign_splits(scan.files, val_fraction, seed, usable)
+    splits, split_mode = assign_splits(scan.files, val_fraction, seed, usable, val_groups=val_groups)
 
     root = Path(output_dir)
     manifest = _prepare_output(root)

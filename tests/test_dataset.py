@@ -195,6 +195,24 @@ def test_val_goes_to_groups_that_can_be_used() -> None:
     assert all(splits[f.relpath] == "train" for f in files)  # train keeps the one usable group
 
 
+def test_val_groups_chosen_by_name(tmp_path: Path) -> None:
+    files = [SourceFile(Path(f"{g}/{i}.wav"), f"{g}/{i}.wav", g) for g in ("drums", "piano", "voice") for i in range(2)]
+    splits, mode = assign_splits(files, 0.1, 0, val_groups=["voice"])
+    assert mode == "group" and {f.group for f in files if splits[f.relpath] == "val"} == {"voice"}
+    with pytest.raises(SpecsrError, match="no group named flute; groups: drums, piano, voice"):
+        assign_splits(files, 0.1, 0, val_groups=["flute"])
+    with pytest.raises(SpecsrError, match="leave at least one"):
+        assign_splits(files, 0.1, 0, val_groups=["drums", "piano", "voice"])
+    for g in ("a", "b"):
+        write_noise(tmp_path / "src" / g / "0.wav")
+    summary = build_dataset([tmp_path / "src"], tmp_path / "ds", val_groups=["b"], **{**FAST, "variants": 1})
+    assert summary.groups == {"train": 1, "val": 1}
+    manifest = json.loads((tmp_path / "ds" / MANIFEST_NAME).read_text())
+    assert manifest["settings"]["val_groups"] == ["b"] and manifest["sources"]["b/0.wav"]["split"] == "val"
+    with pytest.raises(SpecsrError, match="val_groups"):  # resuming with another choice is refused
+        build_dataset([tmp_path / "src"], tmp_path / "ds", val_groups=["a"], **{**FAST, "variants": 1})
+
+
 def test_single_group_splits_by_file(tmp_path: Path) -> None:
     for i in range(4):
         write_noise(tmp_path / "src" / "only" / f"{i}.wav", seed=i)
