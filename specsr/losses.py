@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from specsr.config import STFTConfig
-from specsr.spectral import cutoff_bin
+from specsr.spectral import cutoff_bins
 
 SOURCE_NYQUIST_MARGIN = 0.95
 
@@ -21,10 +21,9 @@ def band_mask(cutoff_hz: torch.Tensor, source_nyquist_hz: torch.Tensor, stft: ST
     """``[B, F]`` float mask: 1 for bins in ``[cutoff, 0.95 · source Nyquist)``, or up to the model's
     Nyquist for sources that reach it (a model never trained on its top bins predicts garbage there)."""
     bins = torch.arange(stft.n_bins, device=cutoff_hz.device)
-    lo = torch.tensor([cutoff_bin(float(c), stft) for c in cutoff_hz.flatten()], device=cutoff_hz.device)
-    nyquist = stft.sample_rate / 2
-    hi = torch.tensor([stft.n_bins if float(n) >= nyquist else cutoff_bin(float(n) * SOURCE_NYQUIST_MARGIN, stft)
-                       for n in source_nyquist_hz.flatten()], device=cutoff_hz.device)
+    lo = cutoff_bins(cutoff_hz.flatten(), stft)
+    nyq = source_nyquist_hz.flatten().to(cutoff_hz.device).double()
+    hi = torch.where(nyq >= stft.sample_rate / 2, stft.n_bins, cutoff_bins(nyq * SOURCE_NYQUIST_MARGIN, stft))
     return ((bins[None] >= lo[:, None]) & (bins[None] < hi[:, None])).float()
 
 

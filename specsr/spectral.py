@@ -86,6 +86,12 @@ def cutoff_bin(cutoff_hz: float, cfg: STFTConfig) -> int:
     return max(0, min(cfg.n_bins, k))
 
 
+def cutoff_bins(cutoff_hz: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
+    """:func:`cutoff_bin` for a tensor of cutoffs: any shape in, ``long`` of the same shape out (same device)."""
+    k = torch.ceil(cutoff_hz.double() * cfg.n_fft / cfg.sample_rate - 1e-9)
+    return k.clamp(0, cfg.n_bins).long()
+
+
 def bin_frequencies(cfg: STFTConfig, device: torch.device | str | None = None) -> torch.Tensor:
     """Centre frequency of each bin in Hz, ``[F]``."""
     return torch.arange(cfg.n_bins, device=device, dtype=torch.float32) * (cfg.sample_rate / cfg.n_fft)

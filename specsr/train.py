@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from specsr.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint, unwrap
-from specsr.config import RunConfig, STFTConfig
+from specsr.config import RunConfig
 from specsr.dataset import SpectrogramPairs, load_dataset_info
 from specsr.errors import SpecsrError
 from specsr.losses import (
@@ -44,7 +44,7 @@ from specsr.losses import (
 )
 from specsr.metrics import mean_scores
 from specsr.models import PatchDiscriminator, UNet, build_inputs, build_model, count_parameters
-from specsr.spectral import LOG_POWER_FLOOR, cutoff_bin, normalize
+from specsr.spectral import LOG_POWER_FLOOR, cutoff_bins, normalize
 from specsr.utils import atomic_write_text, check_output_path, git_commit, resolve_device
 
 RUN_FILE = "run.json"
@@ -115,10 +115,6 @@ def _augment_gain(batch: dict[str, torch.Tensor], gain_db_range: tuple[float, ..
     shift = (torch.rand(b) * (hi - lo) + lo) / 10.0
     for key in ("input", "target"):
         batch[key] = (batch[key] + shift[:, None, None]).clamp_min(FLOOR_LOGP)
-
-
-def _cutoff_bins(cutoff_hz: torch.Tensor, stft: STFTConfig) -> torch.Tensor:
-    return torch.tensor([cutoff_bin(float(c), stft) for c in cutoff_hz.flatten()], dtype=torch.long)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +333,7 @@ class Trainer:
         """
         x = batch["input"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
-        cut = _cutoff_bins(batch["cutoff_hz"], self.cfg.stft).to(self.device)
+        cut = cutoff_bins(batch["cutoff_hz"].flatten(), self.cfg.stft).to(self.device)
         inputs = build_inputs(x, cut, self.cfg.model)
         with self._autocast():
             pred = (model or self.ddp_model)(inputs)[:, 0].float()
@@ -354,7 +350,7 @@ class Trainer:
         loss = content
         if self.ddp_disc is not None and self.opt_d is not None:
             low = normalize(batch["input"].to(self.device))
-            cut = _cutoff_bins(batch["cutoff_hz"], self.cfg.stft).to(self.device)
+            cut = cutoff_bins(batch["cutoff_hz"].flatten(), self.cfg.stft).to(self.device)
             m = (torch.arange(mask.shape[1], device=self.device)[None] < cut[:, None]).float()[:, :, None]
             real = torch.stack([m * low + (1 - m) * target, m.expand_as(low)], dim=1)
             fake = torch.stack([m * low + (1 - m) * pred, m.expand_as(low)], dim=1)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from specsr.config import STFTConfig
-from specsr.spectral import cutoff_bin, istft, log_power, log_power_to_magnitude, n_frames, stft
+from specsr.spectral import cutoff_bin, cutoff_bins, istft, log_power, log_power_to_magnitude, n_frames, stft
 
 
 @pytest.mark.parametrize("length", [1, 100, 1023, 1025, 4097, 48001])
@@ -42,3 +42,13 @@ def test_stft_config_validation():
     assert STFTConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown key"):
         STFTConfig.from_dict({"hop": 3})
+
+
+def test_cutoff_bins_equal_cutoff_bin_elementwise():
+    cfg = STFTConfig(48000, 2048, 512)
+    edges = [k * cfg.sample_rate / cfg.n_fft for k in (0, 1, 170, 341, 682, 1024)]  # exact bin frequencies
+    hz = edges + [-5.0, 3999.9, 4000.0, 7990.0, 8000.0, 11025.0, 23999.0, 24000.0, 30000.0]
+    for dtype in (torch.float32, torch.float64):
+        t = torch.tensor(hz, dtype=dtype).reshape(3, -1)
+        expected = torch.tensor([cutoff_bin(float(v), cfg) for v in t.flatten()]).reshape(3, -1)
+        assert torch.equal(cutoff_bins(t, cfg), expected)
