@@ -279,10 +279,17 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
             systems = [(name, BASELINE_FUNCS[name], "baseline") for name in names]
             systems += [(name, fn, "computed") for name, fn in (extra_systems or {}).items()]
             for name, fn, kind in systems:
+                failure = None
                 with pywarnings.catch_warnings(record=True) as caught:  # e.g. a cutoff outside the model's range
                     pywarnings.simplefilter("always")
-                    result = fn(wav_in, sr_file, clip.sr_in)  # baselines: [C, T] at 48 kHz; systems: (wav, sr)
+                    try:
+                        result = fn(wav_in, sr_file, clip.sr_in)  # baselines: [C, T] at 48 kHz; systems: (wav, sr)
+                    except SpecsrError as exc:  # e.g. nothing to add to a full-band input
+                        failure = exc
                 warnings.extend(f"{where}/{name}: {w.message}" for w in caught)
+                if failure is not None:
+                    warnings.append(f"{where}/{name}: {failure}; skipped")
+                    continue
                 wav_out, sr_out = result if isinstance(result, tuple) else (result, METRIC_SR)
                 out = SystemOutput(name, kind, to_metric_signal(wav_out, sr_out), None)
                 if name == "input":  # the file as given: resampled for the metric only

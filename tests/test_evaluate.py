@@ -166,3 +166,20 @@ def test_published_file_named_like_a_computed_system_is_kept_apart(tmp_path):
     assert rows["noise-fill-file"].n_clips == 1 and rows["noise-fill-file"].mean.lsd == pytest.approx(0, abs=1e-6)
     assert rows["noise-fill"].n_clips == 2 and rows["noise-fill"].mean.lsd > 0.1
     assert any("scored as noise-fill-file" in w for w in res.warnings)
+
+
+def test_a_computed_system_that_fails_on_one_clip_is_skipped_there(tmp_path):
+    from specsr.errors import SpecsrError
+
+    _fake_compare_dir(tmp_path)
+
+    def picky(wav, sr, sr_in):
+        if picky.calls == 0:
+            picky.calls += 1
+            raise SpecsrError("nothing to add")
+        return wav, sr
+
+    picky.calls = 0
+    res = compare(tmp_path, baselines=False, extra_systems={"picky": picky})
+    assert {r.system: r.n_clips for r in res.rows}["picky"] == 1
+    assert any("clip0/picky: nothing to add; skipped" in w for w in res.warnings)
