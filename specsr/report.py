@@ -180,7 +180,9 @@ def _with_model(model: str | None, phase: str, device: str, extra_systems: dict[
         raise SpecsrError(f"--phase must be one of {', '.join(METHODS)}, got {phase!r}")
 
     upsampler = load_model(None if model == "bundled" else model, device=device)
-    n_params = sum(p.numel() for p in upsampler.model.parameters())
+    from specsr.models import count_parameters
+
+    n_params = count_parameters(upsampler.loaded.model)  # the checkpoint's (inference folds BatchNorm away)
     systems["specsr"] = model_system(upsampler, phase=phase)
     lines.append(f"<i>specsr</i> is the model <code>{html.escape(upsampler.loaded.name)}</code> ({n_params:,} "
                  f"parameters, {upsampler.sr_out} Hz out) run by this report on each input as given, phase "

@@ -267,6 +267,10 @@ def test_cli_dir_mode_with_model(compare_dir, tmp_path):
     assert "no truth file" in result.stderr  # warnings on stderr
     text = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert 'data-system="specsr"' in text and "tiny" in text  # the model and what it is
+    from specsr.checkpoint import load_checkpoint
+    from specsr.models import count_parameters
+
+    assert f"{count_parameters(load_checkpoint(ckpt).model):,} parameters" in text  # the checkpoint's count
 
 
 
