@@ -14,7 +14,7 @@ from specsr.errors import SpecsrError
 @app.command("report")
 @handle_errors
 def report_cmd(
-    root: Path | None = typer.Argument(None, metavar="[DIR]", help="Folder laid out as <set>/<ratio>/<clip>/ "
+    root: Path | None = typer.Argument(None, metavar="DIR", help="Folder laid out as <set>/<ratio>/<clip>/ "
                                        "with truth.*, input.* and one file per system (like shared/data/eval)."),
     report_dir: Path = typer.Option(Path("specsr-report"), "--report-dir", "-o", help="Folder to write (index.html, "
                                     "audio, PNGs)."),
