@@ -23,7 +23,7 @@ import torch
 from specsr.config import ModelConfig, STFTConfig, TaskConfig
 from specsr.errors import SpecsrError
 from specsr.models import UNet, build_model
-from specsr.utils import temp_path_beside
+from specsr.utils import atomic_write
 
 FORMAT = "specsr-checkpoint"
 FORMAT_VERSION = 1
@@ -73,17 +73,7 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     """Atomic save: temp file in the same folder, fsync, rename."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_beside(p)
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(ckpt, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write(p, lambda fh: torch.save(ckpt, fh), binary=True)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

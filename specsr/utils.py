@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from specsr.errors import SpecsrError
 
@@ -44,16 +45,19 @@ def temp_path_beside(path: Path, suffix: str = ".tmp") -> str:
     return tmp
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *, binary: bool = False) -> Path:
+    """Call ``write(fh)`` on a temp file in ``path``'s folder, fsync it, then rename it to ``path``.
+
+    The file appears under its name only once complete; on any error the temp file is removed.
+    """
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SpecsrError(f"{p}: the folder {folder} does not exist")
     tmp = temp_path_beside(p)
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
@@ -61,6 +65,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: fh.write(text))
 
 
 def resolve_device(device: str = "auto") -> torch.device:
