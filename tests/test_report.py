@@ -37,8 +37,9 @@ def _write(path: Path, wav: np.ndarray, sr: int = SR, subtype: str = "PCM_16") -
 
 
 def make_compare_dir(root: Path) -> Path:
-    """Set ``demo``: 8k-48k with clips a, b (complete), c (no input), d (no truth), e (unreadable
-    system); 16k-48k with clip a, whose system ``beta`` is a float WAV (browsers: transcode)."""
+    """Set ``demo``: 8k-48k with clips a, b (complete; b also has an MP3 system), c (no input), d (no
+    truth), e (unreadable system); 16k-48k with clip a, whose system ``beta`` is a float WAV (browsers:
+    transcode)."""
     for ratio, clip_names, sr_in in (("8k-48k", "abcde", 8000), ("16k-48k", "a", 16000)):
         for i, name in enumerate(clip_names):
             clip = root / "demo" / ratio / name
@@ -53,6 +54,8 @@ def make_compare_dir(root: Path) -> Path:
                    subtype="FLOAT" if ratio == "16k-48k" else "PCM_16")
             if name == "e":
                 (clip / "gamma.wav").write_bytes(b"RIFF not really a wav")
+            if name == "b":  # browsers play MP3 as it is
+                sf.write(clip / "delta.mp3", (0.9 * truth).T, SR, format="MP3")
     return root
 
 
@@ -155,6 +158,8 @@ def test_audio_is_what_was_scored(report, compare_dir):
     dst = report.out_dir / "clips" / "demo" / "8k-48k" / "a"
     for name in ("truth.flac", "alpha.flac", "beta.wav", "input.wav"):  # browser-friendly: byte-identical copies
         assert (dst / name).read_bytes() == (src / name).read_bytes()
+    mp3 = compare_dir / "demo" / "8k-48k" / "b" / "delta.mp3"
+    assert (report.out_dir / "clips" / "demo" / "8k-48k" / "b" / "delta.mp3").read_bytes() == mp3.read_bytes()
     # a float WAV is transcoded to FLAC, and the page says so
     float_src = compare_dir / "demo" / "16k-48k" / "a" / "beta.wav"
     flac = report.out_dir / "clips" / "demo" / "16k-48k" / "a" / "beta.flac"
