@@ -23,6 +23,7 @@ def evaluate_cmd(
     model: str | None = typer.Option(None, "--model", help="With --compare: also score this specsr model "
                                                             "(path or bundled name; 'bundled' = default)."),
     phase: str = typer.Option("fgla", "--phase", help="With --model: phase reconstruction (fgla|griffinlim|lowres)."),
+    n_iter: int = typer.Option(32, "--n-iter", help="With --model: phase iterations."),
     device: str = typer.Option("auto", "--device", help="With --model: auto|cpu|cuda|mps."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="With --compare: model-free baselines."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write per-file (or per-clip) metrics as CSV."),
@@ -43,7 +44,7 @@ def evaluate_cmd(
             from specsr.pipeline import load_model
 
             upsampler = load_model(None if model == "bundled" else model, device=device)
-            extra = {"specsr": ev.model_system(upsampler, phase=phase)}
+            extra = {"specsr": ev.model_system(upsampler, phase=phase, n_iter=n_iter)}
         result = ev.compare(compare_dir, sets=sets.split(",") if sets else None, baselines=baselines,
                             extra_systems=extra, progress=lambda xs: bar(xs, "clip"))
         for w in result.warnings:

@@ -30,6 +30,7 @@ def report_cmd(
     sr_in: int | None = typer.Option(None, "--sr-in", help="Single-pair mode: input rate whose Nyquist starts the "
                                      "high band (default: the input file's rate, or twice its detected cutoff)."),
     phase: str = typer.Option("fgla", "--phase", help="With --model: phase reconstruction (fgla|griffinlim|lowres)."),
+    n_iter: int = typer.Option(32, "--n-iter", help="With --model: phase iterations."),
     device: str = typer.Option("auto", "--device", help="With --model: auto|cpu|cuda|mps."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Include the model-free baselines "
                                    "sinc and noise fill (the input is always shown)."),
@@ -50,15 +51,16 @@ def report_cmd(
         if any(o is not None for o in pair_options):
             raise SpecsrError("give DIR, or --input/--output/--reference for one pair, not both")
         summary = rp.build_report(root, report_dir, sets=sets.split(",") if sets else None, max_clips=max_clips,
-                                  baselines=baselines, model=model, phase=phase, device=device, title=title,
-                                  force=force, progress=lambda xs: tqdm(xs, unit="clip", disable=quiet, leave=False,
-                                                                        dynamic_ncols=True))
+                                  baselines=baselines, model=model, phase=phase, n_iter=n_iter, device=device,
+                                  title=title, force=force,
+                                  progress=lambda xs: tqdm(xs, unit="clip", disable=quiet, leave=False,
+                                                           dynamic_ncols=True))
     elif input_path is not None:
         if sets is not None or max_clips is not None:
             raise SpecsrError("--sets and --max-clips apply to DIR, not to a single pair")
         summary = rp.build_pair_report(input_path, report_dir, output_path=output_path, reference_path=reference,
-                                       sr_in=sr_in, baselines=baselines, model=model, phase=phase, device=device,
-                                       title=title, force=force)
+                                       sr_in=sr_in, baselines=baselines, model=model, phase=phase, n_iter=n_iter,
+                                       device=device, title=title, force=force)
     else:
         raise SpecsrError("give DIR (a comparison folder) or --input with --output and/or --model")
     for w in summary.warnings:

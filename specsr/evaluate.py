@@ -343,11 +343,11 @@ def compare(root: str | Path, *, sets: list[str] | None = None, baselines: bool 
     return CompareResult(aggregate(per_clip, kinds), per_clip, warnings)
 
 
-def model_system(upsampler: Upsampler, *, phase: str = "fgla") -> SystemFn:
+def model_system(upsampler: Upsampler, *, phase: str = "fgla", n_iter: int = 32) -> SystemFn:
     """A :func:`compare` system that runs a loaded specsr model on each clip's input."""
 
     def run(wav: np.ndarray, sr: int, sr_in: int) -> tuple[np.ndarray, int]:
-        return upsampler.upsample(wav, sr, phase=phase)
+        return upsampler.upsample(wav, sr, phase=phase, n_iter=n_iter)
 
     return run
 

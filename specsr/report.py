@@ -106,7 +106,8 @@ class ReportSummary:
 
 def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, sets: list[str] | None = None,
                  max_clips: int | None = None, baselines: bool = True, model: str | None = None,
-                 phase: str = "fgla", device: str = "auto", extra_systems: dict[str, SystemFn] | None = None,
+                 phase: str = "fgla", n_iter: int = 32, device: str = "auto",
+                 extra_systems: dict[str, SystemFn] | None = None,
                  title: str = "", notes: Iterable[str] = (), force: bool = False,
                  progress: Callable[[Iterable], Iterable] | None = None) -> ReportSummary:
     """A listening page for a comparison folder (see the module docstring).
@@ -123,7 +124,7 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, sets: l
     if Path(root).is_dir() and out.resolve().is_relative_to(Path(root).resolve()):
         raise SpecsrError(f"{out_dir}: inside {root}; write the report outside the folder it reports on")
     clips, warnings = discover_clips(root, sets)
-    extra_systems, notes = _with_model(model, phase, device, extra_systems, notes)
+    extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)
     title = title or f"specsr report: {Path(root).resolve().name}"
     source = f"Generated from <code>{html.escape(str(root))}</code>"
     return _build(clips, warnings, out, max_clips=max_clips, baselines=baselines, extra_systems=extra_systems,
@@ -134,7 +135,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
                       output_path: str | os.PathLike | None = None,
                       reference_path: str | os.PathLike | None = None, sr_in: int | None = None,
                       baselines: bool = True, model: str | None = None, phase: str = "fgla",
-                      device: str = "auto", extra_systems: dict[str, SystemFn] | None = None,
+                      n_iter: int = 32, device: str = "auto", extra_systems: dict[str, SystemFn] | None = None,
                       title: str = "", notes: Iterable[str] = (), force: bool = False) -> ReportSummary:
     """A listening page for one input, its upsampled ``output_path`` and optionally the reference.
 
@@ -143,7 +144,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     otherwise to twice the input's detected cutoff.
     """
     out = _check_out_dir(out_dir, force)
-    extra_systems, notes = _with_model(model, phase, device, extra_systems, notes)
+    extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)
     inp = Path(input_path)
     info = audio_info(inp)
     if output_path is None and not extra_systems:
@@ -166,7 +167,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
                   title=title or f"specsr report: {inp.name}", source=source, notes=list(notes), progress=None)
 
 
-def _with_model(model: str | None, phase: str, device: str, extra_systems: dict[str, SystemFn] | None,
+def _with_model(model: str | None, phase: str, n_iter: int, device: str, extra_systems: dict[str, SystemFn] | None,
                 notes: Iterable[str]) -> tuple[dict[str, SystemFn], list[str]]:
     """Add the system ``specsr`` (``model`` run on each input) and a line saying what it is."""
     systems, lines = dict(extra_systems or {}), list(notes)
@@ -178,15 +179,18 @@ def _with_model(model: str | None, phase: str, device: str, extra_systems: dict[
 
     if phase not in METHODS:
         raise SpecsrError(f"--phase must be one of {', '.join(METHODS)}, got {phase!r}")
+    if n_iter < 0:
+        raise SpecsrError(f"--n-iter must be >= 0, got {n_iter}")
 
     upsampler = load_model(None if model == "bundled" else model, device=device)
     from specsr.models import count_parameters
 
     n_params = count_parameters(upsampler.loaded.model)  # the checkpoint's (inference folds BatchNorm away)
-    systems["specsr"] = model_system(upsampler, phase=phase)
+    systems["specsr"] = model_system(upsampler, phase=phase, n_iter=n_iter)
     lines.append(f"<i>specsr</i> is the model <code>{html.escape(upsampler.loaded.name)}</code> ({n_params:,} "
                  f"parameters, {upsampler.sr_out} Hz out) run by this report on each input as given, phase "
-                 f"reconstruction <code>{html.escape(phase)}</code>, on {upsampler.device.type}.")
+                 f"reconstruction <code>{html.escape(phase)}</code>"
+                 + (f" ({n_iter} iterations)" if phase != "lowres" else "") + f", on {upsampler.device.type}.")
     return systems, lines
 
 

@@ -183,3 +183,16 @@ def test_a_computed_system_that_fails_on_one_clip_is_skipped_there(tmp_path):
     res = compare(tmp_path, baselines=False, extra_systems={"picky": picky})
     assert {r.system: r.n_clips for r in res.rows}["picky"] == 1
     assert any("clip0/picky: nothing to add; skipped" in w for w in res.warnings)
+
+
+def test_cli_compare_with_a_model(tmp_path, cli_app):
+    from test_pipeline import make_checkpoint_file
+
+    _fake_compare_dir(tmp_path / "cmp")
+    ckpt = make_checkpoint_file(tmp_path / "tiny.pt")
+    r = runner.invoke(cli_app, ["evaluate", "--compare", str(tmp_path / "cmp"), "--model", str(ckpt), "--n-iter", "2",
+                                "--no-baselines", "-q", "--csv", str(tmp_path / "c.csv")])
+    assert r.exit_code == 0, r.output
+    assert "| specsr (" not in r.output and "| specsr | computed |" in r.output  # every clip has it
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert sum(row["system"] == "specsr" for row in rows) == 2

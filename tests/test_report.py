@@ -266,12 +266,12 @@ def test_cli_dir_mode_with_model(compare_dir, tmp_path):
     from test_pipeline import make_checkpoint_file
 
     ckpt = make_checkpoint_file(tmp_path / "tiny.pt")
-    result = _run(compare_dir, "-o", tmp_path / "r", "--model", ckpt, "--max-clips", 1, "-q")
+    result = _run(compare_dir, "-o", tmp_path / "r", "--model", ckpt, "--max-clips", 1, "-q", "--n-iter", 2)
     assert result.exit_code == 0, result.output + result.stderr
     assert "wrote" in result.stdout and "5 clips scored, 2 shown" in result.stdout
     assert "no truth file" in result.stderr  # warnings on stderr
     text = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
-    assert 'data-system="specsr"' in text and "tiny" in text  # the model and what it is
+    assert 'data-system="specsr"' in text and "tiny" in text and "(2 iterations)" in text  # the model and how run
     from specsr.checkpoint import load_checkpoint
     from specsr.models import count_parameters
 
@@ -290,6 +290,8 @@ def test_cli_errors(compare_dir, tmp_path):
     assert_one_line_error(_run(compare_dir, "-o", compare_dir / "report"), "write the report outside")
     assert_one_line_error(_run(compare_dir, "-o", tmp_path / "r", "--model", "bundled", "--phase", "magic"),
                            "--phase must be one of")
+    assert_one_line_error(_run(compare_dir, "-o", tmp_path / "r", "--model", "bundled", "--n-iter", -1),
+                          "--n-iter must be >= 0")
     assert_one_line_error(_run("--input", tmp_path / "missing.wav", "--output", tmp_path / "o.wav", "-o",
                                 tmp_path / "r"), "no such file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists"]
