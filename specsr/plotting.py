@@ -153,18 +153,33 @@ def plot_thumbnail(panel: Panel, out_path: str | os.PathLike, *, vmin_db: float,
     ax.tick_params(labelsize=7, length=2, pad=1)
     ax.set_ylabel("kHz", fontsize=7, labelpad=1)
     ax.set_xlabel("s", fontsize=7, labelpad=0)
-    _save_figure(fig, out, dpi=dpi)
+    _save_figure(fig, out, dpi=dpi, palette=True)
     return out
 
 
-def _save_figure(fig: object, out: Path, *, dpi: int) -> None:
-    """Write ``fig`` as PNG atomically (temp file beside ``out``, then rename) and close it."""
+def _save_figure(fig: object, out: Path, *, dpi: int, palette: bool = False) -> None:
+    """Write ``fig`` as PNG atomically (temp file beside ``out``, then rename) and close it.
+
+    ``palette``: store 256 colours (median cut, no dithering) instead of RGBA — about 3× smaller for
+    spectrogram thumbnails and indistinguishable by eye (one colour map plus axis text).
+    """
     import matplotlib.pyplot as plt
 
     try:
         tmp = temp_path_beside(out, ".png")
         try:
-            fig.savefig(tmp, dpi=dpi, format="png")  # type: ignore[attr-defined]
+            if palette:
+                import io
+
+                from PIL import Image  # Pillow: a dependency of matplotlib
+
+                buf = io.BytesIO()
+                fig.savefig(buf, dpi=dpi, format="png")  # type: ignore[attr-defined]
+                buf.seek(0)
+                image = Image.open(buf).convert("RGB")
+                image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="PNG")
+            else:
+                fig.savefig(tmp, dpi=dpi, format="png")  # type: ignore[attr-defined]
             os.replace(tmp, out)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
