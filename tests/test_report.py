@@ -25,7 +25,7 @@ import cli.report  # noqa: F401  (registers the command, as cli.main does)
 from cli.app import app
 from specsr.errors import SpecsrError
 from specsr.evaluate import compare
-from specsr.report import MARKER, THUMB_WIDTH_PX, build_pair_report, build_report
+from specsr.report import MARKER, THUMB_HEIGHT_PX, THUMB_WIDTH_PX, build_pair_report, build_report
 
 SR = 48000
 
@@ -374,6 +374,16 @@ def test_page_renders_in_headless_chromium(report, tmp_path):
         assert driver.title.startswith("specsr report")
     finally:
         driver.quit()
+
+
+def test_thumbnails_are_small_palette_pngs_of_one_size(report):
+    from PIL import Image
+
+    pngs = sorted(report.out_dir.rglob("*.png"))
+    assert pngs
+    for png in pngs:
+        with Image.open(png) as im:
+            assert im.mode == "P" and im.size == (THUMB_WIDTH_PX, THUMB_HEIGHT_PX), png
 
 
 def test_report_folder_permissions_are_normal(report):
