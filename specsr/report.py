@@ -144,10 +144,9 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     otherwise to twice the input's detected cutoff.
     """
     out = _check_out_dir(out_dir, force)
-    extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)
     inp = Path(input_path)
     info = audio_info(inp)
-    if output_path is None and not extra_systems:
+    if output_path is None and model is None and not extra_systems:
         raise SpecsrError("give the upsampled file (--output) or a model to run (--model)")
     systems = {}
     if output_path is not None:
@@ -159,6 +158,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         sr_in = _guess_sr_in(inp, info.sample_rate, output_path)
     if not 0 < sr_in <= METRIC_SR:
         raise SpecsrError(f"--sr-in must be in (0, {METRIC_SR}], got {sr_in}")
+    extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)  # files checked first
     clip = Clip("pair", f"{sr_in / 1000:g}k-{METRIC_SR / 1000:g}k", sr_in, inp.stem,
                 Path(reference_path) if reference_path is not None else None, inp, systems)
     warnings = [] if reference_path is not None else ["no reference given: nothing is scored"]
