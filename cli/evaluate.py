@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from cli.app import app, handle_errors, warn
 from specsr.errors import SpecsrError
+from specsr.utils import atomic_write_text
 
 
 @app.command("evaluate")
@@ -52,11 +53,9 @@ def evaluate_cmd(
         table = ev.format_markdown(result)
         typer.echo(table)
         if markdown is not None:
-            from specsr.utils import atomic_write_text
-
             atomic_write_text(markdown, table + "\n")
         if csv_path is not None:
-            _write_per_clip_csv(result.per_clip, csv_path)
+            atomic_write_text(csv_path, ev.per_clip_csv(result.per_clip))
         return
 
     if ref is None or est is None:
@@ -81,15 +80,3 @@ def evaluate_cmd(
 def _n(x: float, width: int = 7, digits: int = 3) -> str:
     return f"{x:>{width}.{digits}f}" if math.isfinite(x) else f"{'–':>{width}}"
 
-
-def _write_per_clip_csv(rows: list[dict], path: Path) -> None:
-    import csv
-    import io
-
-    from specsr.utils import atomic_write_text
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["set", "ratio", "sr_in", "clip", "system", "lsd", "lsd_hf", "lsd_lf", "snr"])
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())

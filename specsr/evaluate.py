@@ -356,6 +356,18 @@ _KIND_ORDER = {"baseline": 0, "published": 1, "computed": 2, "truth": 3}
 _BASELINE_ORDER = {name: i for i, name in enumerate(BASELINE_FUNCS)}
 
 
+PER_CLIP_FIELDS = ("set", "ratio", "sr_in", "clip", "system", "lsd", "lsd_hf", "lsd_lf", "snr")
+
+
+def per_clip_csv(per_clip: list[dict]) -> str:
+    """:attr:`CompareResult.per_clip` as CSV text (one row per clip and system)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=PER_CLIP_FIELDS)
+    w.writeheader()
+    w.writerows(per_clip)
+    return buf.getvalue()
+
+
 def aggregate(per_clip: list[dict], kinds: dict[str, str]) -> list[CompareRow]:
     groups: dict[tuple[str, str, int, str], list[Scores]] = {}
     for r in per_clip:

@@ -51,6 +51,7 @@ from specsr.evaluate import (
     SystemOutput,
     aggregate,
     discover_clips,
+    per_clip_csv,
     per_clip_rows,
     score_clip,
 )
@@ -244,7 +245,7 @@ def _build(clips: list[Clip], warnings: list[str], out: Path, *, max_clips: int 
                            warnings=warnings, transcoded=transcoded, notes=notes)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         (tmp / "summary.csv").write_text(_summary_csv(rows), encoding="utf-8")
-        (tmp / "clips.csv").write_text(_clips_csv(per_clip), encoding="utf-8")
+        (tmp / "clips.csv").write_text(per_clip_csv(per_clip), encoding="utf-8")
         (tmp / MARKER).write_text("written by specsr report; `specsr report --force` may replace this folder\n",
                                   encoding="utf-8")
         _make_public(tmp)
@@ -370,14 +371,6 @@ def _summary_csv(rows: list[CompareRow]) -> str:
     for r in rows:
         m = r.mean
         w.writerow([r.set, r.ratio, r.sr_in, r.system, r.kind, r.n_clips, m.lsd, m.lsd_hf, m.lsd_lf, m.snr])
-    return buf.getvalue()
-
-
-def _clips_csv(per_clip: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["set", "ratio", "sr_in", "clip", "system", "lsd", "lsd_hf", "lsd_lf", "snr"])
-    w.writeheader()
-    w.writerows(per_clip)
     return buf.getvalue()
 
 
