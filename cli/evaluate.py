@@ -44,7 +44,7 @@ def evaluate_cmd(
         if model is not None:
             from specsr.pipeline import load_model
 
-            upsampler = load_model(None if model == "bundled" else model, device=device)
+            upsampler = load_model(model, device=device)
             extra = {"specsr": ev.model_system(upsampler, phase=phase, n_iter=n_iter)}
         result = ev.compare(compare_dir, sets=sets.split(",") if sets else None, baselines=baselines,
                             extra_systems=extra, progress=lambda xs: bar(xs, "clip"))

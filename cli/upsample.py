@@ -102,7 +102,8 @@ def upsample_cmd(
                                                help="Audio files or folders (searched recursively)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (one input) or folder (several; "
                                        "relative paths mirrored). Default: <stem>_48k.wav beside each input."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint path or bundled model name."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint path or bundled model name "
+                                     "('bundled': the default)."),
     sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz; must be the model's (default)."),
     cutoff_hz: str = typer.Option("auto", "--cutoff-hz", help="Where the prediction takes over: auto (detected) "
                                   "or Hz."),

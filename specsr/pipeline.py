@@ -103,7 +103,10 @@ def list_bundled_models() -> list[BundledModel]:
 
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto",
                precision: str = "auto") -> Upsampler:
-    """An :class:`Upsampler` for a bundled model name (``None``: the default one) or a checkpoint path."""
+    """An :class:`Upsampler` for a bundled model name (``None`` or ``"bundled"``: the default one) or a
+    checkpoint path."""
+    if name_or_path == "bundled":
+        name_or_path = None
     if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in
                                 {m.name for m in list_bundled_models()} | {DEFAULT_MODEL}):
         bundled = list_bundled_models()

@@ -183,7 +183,7 @@ def _with_model(model: str | None, phase: str, n_iter: int, device: str, extra_s
     if n_iter < 0:
         raise SpecsrError(f"--n-iter must be >= 0, got {n_iter}")
 
-    upsampler = load_model(None if model == "bundled" else model, device=device)
+    upsampler = load_model(model, device=device)
     from specsr.models import count_parameters
 
     n_params = count_parameters(upsampler.loaded.model)  # the checkpoint's (inference folds BatchNorm away)

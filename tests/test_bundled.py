@@ -26,6 +26,10 @@ def test_bundled_model_is_listed_and_self_describing():
 
 
 @pytest.mark.slow
+def test_bundled_alias_is_the_default_model():
+    assert specsr.load_model("bundled").loaded.name == specsr.load_model().loaded.name == DEFAULT_MODEL
+
+
 def test_bundled_model_beats_the_input_on_the_example():
     low, sr_in = read_audio(EXAMPLES / "p232_400_16k.wav")
     ref, _ = read_audio(EXAMPLES / "p232_400_48k_reference.flac")
