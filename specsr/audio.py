@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from specsr.errors import SpecsrError
-from specsr.utils import check_output_path, temp_path_beside
+from specsr.utils import atomic_write, check_output_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
@@ -115,14 +115,8 @@ def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *,
     subtype = subtype or "PCM_16"
     if not sf.check_format(fmt, subtype):
         raise SpecsrError(f"{p}: subtype {subtype} is not possible in {fmt} files")
-    tmp = temp_path_beside(p)
-    try:
-        sf.write(tmp, arr.T, int(sample_rate), subtype=subtype, format=fmt)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write(p, lambda fh: sf.write(fh, arr.T, int(sample_rate), subtype=subtype, format=fmt),
+                        binary=True)
 
 
 def output_format(p: Path, formats: dict[str, str] | None = None) -> str:

@@ -9,17 +9,19 @@ prediction takes over is drawn as a dashed line.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from specsr.audio import read_audio
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
-from specsr.utils import check_output_path, temp_path_beside
+from specsr.utils import atomic_write, check_output_path
 
 FREQ_SCALES = ("linear", "log")
 DYNAMIC_RANGE_DB = 100.0
@@ -158,32 +160,27 @@ def plot_thumbnail(panel: Panel, out_path: str | os.PathLike, *, vmin_db: float,
 
 
 def _save_figure(fig: object, out: Path, *, dpi: int, palette: bool = False) -> None:
-    """Write ``fig`` as PNG atomically (temp file beside ``out``, then rename) and close it.
+    """Write ``fig`` as PNG atomically (:func:`specsr.utils.atomic_write`) and close it.
 
     ``palette``: store 256 colours (median cut, no dithering) instead of RGBA — about 3× smaller for
     spectrogram thumbnails and indistinguishable by eye (one colour map plus axis text).
     """
     import matplotlib.pyplot as plt
 
+    def write(fh: IO[bytes]) -> None:
+        if not palette:
+            fig.savefig(fh, dpi=dpi, format="png")  # type: ignore[attr-defined]
+            return
+        from PIL import Image  # Pillow: a dependency of matplotlib
+
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=dpi, format="png")  # type: ignore[attr-defined]
+        buf.seek(0)
+        image = Image.open(buf).convert("RGB")
+        image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(fh, format="PNG")
+
     try:
-        tmp = temp_path_beside(out, ".png")
-        try:
-            if palette:
-                import io
-
-                from PIL import Image  # Pillow: a dependency of matplotlib
-
-                buf = io.BytesIO()
-                fig.savefig(buf, dpi=dpi, format="png")  # type: ignore[attr-defined]
-                buf.seek(0)
-                image = Image.open(buf).convert("RGB")
-                image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="PNG")
-            else:
-                fig.savefig(tmp, dpi=dpi, format="png")  # type: ignore[attr-defined]
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(out, write, binary=True)
     finally:
         plt.close(fig)  # type: ignore[arg-type]
 
