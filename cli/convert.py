@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.app import app, handle_errors, warn
+from specsr.cli.app import app, handle_errors, warn
 from specsr.config import DEFAULT_SR_IN_CHOICES, VCTK_TEST_SPEAKERS
 from specsr.errors import SpecsrError
 

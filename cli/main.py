@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from cli import convert as _convert  # noqa: F401
-from cli import evaluate as _evaluate  # noqa: F401  (registers commands)
-from cli import plot as _plot  # noqa: F401
-from cli import report as _report  # noqa: F401
-from cli import train as _train  # noqa: F401
-from cli import upsample as _upsample  # noqa: F401
-from cli.app import app
+from specsr.cli import convert as _convert  # noqa: F401
+from specsr.cli import evaluate as _evaluate  # noqa: F401  (registers commands)
+from specsr.cli import plot as _plot  # noqa: F401
+from specsr.cli import report as _report  # noqa: F401
+from specsr.cli import train as _train  # noqa: F401
+from specsr.cli import upsample as _upsample  # noqa: F401
+from specsr.cli.app import app
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.app import app, handle_errors
+from specsr.cli.app import app, handle_errors
 
 
 @app.command("plot")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from cli.app import app, handle_errors, warn
+from specsr.cli.app import app, handle_errors, warn
 from specsr.errors import SpecsrError
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from cli.app import app, handle_errors
+from specsr.cli.app import app, handle_errors
 
 
 def _resolve_config(config: Path | None, overrides: dict[str, dict]):  # noqa: ANN202

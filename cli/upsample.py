@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 from tqdm import tqdm
 
-from cli.app import app, handle_errors, warn
+from specsr.cli.app import app, handle_errors, warn
 from specsr.audio import PCM_FORMATS
 from specsr.errors import SpecsrError
 

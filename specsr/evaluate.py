@@ -27,10 +27,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from specsr.audio import AUDIO_EXTENSIONS, find_audio_files, read_audio, resample
+from specsr.audio import AUDIO_EXTENSIONS, find_audio_files, read_audio
 from specsr.baselines import BASELINE_FUNCS
 from specsr.errors import SpecsrError
-from specsr.metrics import METRIC_SR, Scores, mean_scores, score
+from specsr.metrics import (
+    METRIC_SR,
+    MetricReference,
+    Scores,
+    load_for_metric,
+    mean_scores,
+    score_signals,
+    to_metric_signal,
+)
 from specsr.utils import atomic_write_text
 
 if TYPE_CHECKING:
@@ -56,28 +64,6 @@ class EvaluationReport:
     results: list[PairResult]
     mean: Scores
     warnings: list[str] = field(default_factory=list)
-
-
-def to_metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
-    """``[C, T]`` at ``sr`` → mono ``[T]`` at 48 kHz (channel mean, soxr)."""
-    mono = np.asarray(wav, dtype=np.float32).mean(axis=0)
-    return resample(mono, sr, METRIC_SR) if sr != METRIC_SR else mono
-
-
-def load_for_metric(path: str | Path) -> np.ndarray:
-    wav, sr = read_audio(path)
-    return to_metric_signal(wav, sr)
-
-
-def align(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Trim both to the shorter length; returns them and the length difference in ms."""
-    n = min(len(ref), len(est))
-    return ref[:n], est[:n], abs(len(ref) - len(est)) * 1000.0 / METRIC_SR
-
-
-def score_signals(ref: np.ndarray, est: np.ndarray, sr_in: int) -> tuple[Scores, float]:
-    r, e, diff_ms = align(ref, est)
-    return score(r, e, sr_in), diff_ms
 
 
 def evaluate_pair(ref_path: str | Path, est_path: str | Path, sr_in: int) -> PairResult:
@@ -265,7 +251,7 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
     truth = None
     if clip.truth is not None:
         try:
-            truth = load_for_metric(clip.truth)
+            truth = MetricReference(load_for_metric(clip.truth))  # its spectrum is computed once
         except SpecsrError as exc:
             warnings.append(f"{where}: {exc}; clip skipped")
             return None
@@ -313,10 +299,10 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
                + [o for o in computed if o.kind == "computed"])
     if truth is not None:
         for out in outputs:
-            out.scores, diff_ms = score_signals(truth, out.signal, clip.sr_in)
+            out.scores, diff_ms = truth.score(out.signal, clip.sr_in)
             if diff_ms > MISALIGN_WARN_MS:
                 warnings.append(f"{where}/{out.name}: lengths differ by {diff_ms:.1f} ms")
-        outputs.append(SystemOutput("truth", "truth", truth, None, path=clip.truth))
+        outputs.append(SystemOutput("truth", "truth", truth.signal.numpy(), None, path=clip.truth))
     return ScoredClip(clip, outputs)
 
 

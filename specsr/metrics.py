@@ -1,26 +1,33 @@
 """The one metric module: LSD, LSD-HF, LSD-LF and SNR exactly as the NU-Wave 2 / AP-BWE family.
 
-At 48 kHz: ``X = torch.stft(x, n_fft=2048, hop_length=512, window=hann(2048), center=True)``,
+At 48 kHz, on :data:`METRIC_STFT` (2048-point Hann window, hop 512, centred):
 ``L = log10(clamp(|X|², min=1e-8))``; LSD = mean over frames of sqrt(mean over bins of
 (L_est − L_ref)²). LSD-HF uses bins ``k >= int(1025 · sr_in / 48000)``, LSD-LF the bins below.
 SNR = 20·log10(‖ref‖ / ‖ref − est‖). Per file; tables average files. No renormalisation: compare
 at the files' own level, after trimming to equal length. Other definitions in the literature give
 numbers that differ by 2× or more, so there is exactly one here.
+
+Files at any rate and channel count are scored on their channel mean resampled to 48 kHz
+(:func:`to_metric_signal`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from specsr.audio import read_audio, resample
+from specsr.config import STFTConfig
 from specsr.errors import SpecsrError
+from specsr.spectral import log_power, stft
 
-METRIC_SR = 48000
-METRIC_N_FFT = 2048
-METRIC_HOP = 512
+# The metric's STFT (also what plots, baselines and the report's prose use): 48 kHz, 2048 / 512, Hann.
+METRIC_STFT = STFTConfig(sample_rate=48000, n_fft=2048, hop_length=512, window="hann", center=True)
+METRIC_SR = METRIC_STFT.sample_rate
 POWER_CLAMP = 1e-8
 
 
@@ -46,22 +53,16 @@ def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def metric_log_power(wav: torch.Tensor) -> torch.Tensor:
     """``[..., T]`` at 48 kHz → ``[..., 1025, N]`` log10 power, exactly the metric's STFT."""
-    win = torch.hann_window(METRIC_N_FFT, dtype=wav.dtype, device=wav.device)
-    lead = wav.shape[:-1]
-    flat = wav.reshape(-1, wav.shape[-1])
-    if flat.shape[-1] <= METRIC_N_FFT // 2:
+    if wav.shape[-1] <= METRIC_STFT.n_fft // 2:
         raise SpecsrError(
-            f"signal too short for the metric: {flat.shape[-1]} samples, need more than "
-            f"{METRIC_N_FFT // 2} at 48 kHz (about 21 ms)")
-    spec = torch.stft(flat, n_fft=METRIC_N_FFT, hop_length=METRIC_HOP, window=win, center=True,
-                      return_complex=True)
-    logp = torch.log10(torch.clamp(spec.abs() ** 2, min=POWER_CLAMP))
-    return logp.reshape(*lead, logp.shape[-2], logp.shape[-1])
+            f"signal too short for the metric: {wav.shape[-1]} samples, need more than "
+            f"{METRIC_STFT.n_fft // 2} at 48 kHz (about 21 ms)")
+    return log_power(stft(wav, METRIC_STFT), floor=POWER_CLAMP)
 
 
 def hf_start_bin(sr_in: float) -> int:
     """First bin of the high band: ``int(1025 · sr_in / 48000)``."""
-    return int((METRIC_N_FFT // 2 + 1) * sr_in / METRIC_SR)
+    return int(METRIC_STFT.n_bins * sr_in / METRIC_SR)
 
 
 def lsd_from_log_power(l_est: torch.Tensor, l_ref: torch.Tensor) -> torch.Tensor:
@@ -79,24 +80,75 @@ def snr_db(ref: torch.Tensor, est: torch.Tensor) -> float:
     return 20.0 * math.log10(num / den)
 
 
+class MetricReference:
+    """A reference signal ``[T]`` at 48 kHz whose spectrum is computed once and reused for every estimate.
+
+    An estimate of another length is scored against the reference trimmed to it (its spectrum is
+    cached per length too).
+    """
+
+    def __init__(self, ref: np.ndarray | torch.Tensor) -> None:
+        self.signal = _as_tensor(ref)
+        if self.signal.ndim != 1:
+            raise SpecsrError(f"score expects mono [T] signals, got {tuple(self.signal.shape)}")
+        self._log_power: dict[int, torch.Tensor] = {}
+
+    def log_power(self, n_samples: int) -> torch.Tensor:
+        """The metric's log-power ``[F, N]`` of the first ``n_samples`` samples."""
+        if n_samples not in self._log_power:
+            self._log_power[n_samples] = metric_log_power(self.signal[:n_samples])
+        return self._log_power[n_samples]
+
+    def score(self, est: np.ndarray | torch.Tensor, sr_in: float) -> tuple[Scores, float]:
+        """Scores of ``est`` ``[T']`` (both trimmed to the shorter length) and the length difference in ms."""
+        e = _as_tensor(est)
+        if e.ndim != 1:
+            raise SpecsrError(f"score expects mono [T] signals, got {tuple(e.shape)}")
+        n = min(len(self.signal), len(e))
+        diff_ms = abs(len(self.signal) - len(e)) * 1000.0 / METRIC_SR
+        return _scores(self.signal[:n], self.log_power(n), e[:n], sr_in), diff_ms
+
+
 def score(ref: np.ndarray | torch.Tensor, est: np.ndarray | torch.Tensor, sr_in: float) -> Scores:
     """LSD / LSD-HF / LSD-LF / SNR of ``est`` against ``ref``, both mono ``[T]`` at 48 kHz.
 
-    Lengths must match (trim before; :func:`specsr.evaluate.align` does it for files).
+    Lengths must match (trim before, or use :func:`score_signals`, which does).
     """
     r, e = _as_tensor(ref), _as_tensor(est)
     if r.ndim != 1 or e.ndim != 1:
         raise SpecsrError(f"score expects mono [T] signals, got {tuple(r.shape)} and {tuple(e.shape)}")
     if r.shape != e.shape:
         raise SpecsrError(f"reference and estimate differ in length: {r.shape[0]} vs {e.shape[0]} samples")
+    return _scores(r, None, e, sr_in)
+
+
+def _scores(r: torch.Tensor, lr: torch.Tensor | None, e: torch.Tensor, sr_in: float) -> Scores:
     if not 0 < sr_in <= METRIC_SR:
         raise SpecsrError(f"sr_in must be in (0, {METRIC_SR}], got {sr_in}")
-    lr, le = metric_log_power(r), metric_log_power(e)
+    lr = metric_log_power(r) if lr is None else lr
+    le = metric_log_power(e)
     k = hf_start_bin(sr_in)
     lsd = float(lsd_from_log_power(le, lr))
     lsd_hf = float(lsd_from_log_power(le[k:], lr[k:])) if k < lr.shape[0] else float("nan")
     lsd_lf = float(lsd_from_log_power(le[:k], lr[:k])) if k > 0 else float("nan")
     return Scores(lsd=lsd, lsd_hf=lsd_hf, lsd_lf=lsd_lf, snr=snr_db(r, e))
+
+
+def to_metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
+    """``[C, T]`` at ``sr`` → mono ``[T]`` at 48 kHz (channel mean, soxr)."""
+    mono = np.asarray(wav, dtype=np.float32).mean(axis=0)
+    return resample(mono, sr, METRIC_SR) if sr != METRIC_SR else mono
+
+
+def load_for_metric(path: str | Path) -> np.ndarray:
+    """An audio file as the metric sees it: mono ``[T]`` at 48 kHz."""
+    wav, sr = read_audio(path)
+    return to_metric_signal(wav, sr)
+
+
+def score_signals(ref: np.ndarray, est: np.ndarray, sr_in: float) -> tuple[Scores, float]:
+    """:func:`score` after trimming both mono 48 kHz signals to the shorter; also the length difference in ms."""
+    return MetricReference(ref).score(est, sr_in)
 
 
 def mean_scores(items: list[Scores]) -> Scores:

@@ -254,7 +254,11 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
             # FGLA: extrapolate along the last step, t + α(t − t_prev) ∝ t − α/(1+α)·t_prev
             step = torch.add(rebuilt, t_prev, alpha=-beta) if (t_prev is not None and beta) else rebuilt.clone()
             re, im = step[..., 0], step[..., 1]
-            inv_norm = (re * re).addcmul_(im, im).add_(_EPS * _EPS).rsqrt_()
+            norm2 = (re * re).addcmul_(im, im)
+            # an exactly zero bin has no phase: take 1 (a zero phasor would erase its magnitude)
+            zero = norm2 == 0
+            re.masked_fill_(zero, 1.0)
+            inv_norm = norm2.add_(_EPS * _EPS).masked_fill_(zero, 1.0).rsqrt_()
             angles_r = step.mul_(inv_norm.unsqueeze(-1))
             apply_lock(angles_r)
             t_prev = rebuilt

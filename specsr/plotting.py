@@ -248,12 +248,12 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
 
 
 def _metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
-    from specsr.evaluate import to_metric_signal
+    from specsr.metrics import to_metric_signal
 
     return to_metric_signal(wav, sr)
 
 
 def _score(ref: np.ndarray, est: np.ndarray, sr_in: int) -> dict[str, float]:
-    from specsr.evaluate import score_signals
+    from specsr.metrics import score_signals
 
     return score_signals(ref, est, sr_in)[0].as_dict()

@@ -471,7 +471,7 @@ class Trainer:
 
 
 def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int):  # noqa: ANN202
-    from specsr.evaluate import score_signals, to_metric_signal
+    from specsr.metrics import score_signals, to_metric_signal
 
     r = to_metric_signal(ref[None], sample_rate)
     e = to_metric_signal(est[None], sample_rate)
@@ -543,6 +543,6 @@ def _toml_value(v: Any) -> str:
 
 
 if __name__ == "__main__":  # torchrun -m specsr.train ...
-    from cli.train import train_main
+    from specsr.cli.train import train_main
 
     train_main()

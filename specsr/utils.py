@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -45,26 +46,43 @@ def temp_path_beside(path: Path, suffix: str = ".tmp") -> str:
     return tmp
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *, binary: bool = False) -> Path:
-    """Call ``write(fh)`` on a temp file in ``path``'s folder, fsync it, then rename it to ``path``.
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, overwrite: bool = True, suffix: str = ".tmp") -> Iterator[Path]:
+    """The one atomic writer: yields a temp path beside ``path`` to fill; on success it is fsynced and
+    renamed to ``path``, on any error removed.
 
-    The file appears under its name only once complete; on any error the temp file is removed.
+    For writers that need a file name (soundfile, numpy memmaps); :func:`atomic_write` wraps it for
+    writers that take an open file. ``overwrite=False`` refuses, at rename time, a ``path`` that
+    appeared meanwhile.
     """
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SpecsrError(f"{p}: the folder {folder} does not exist")
-    tmp = temp_path_beside(p)
+    tmp = Path(temp_path_beside(p, suffix))
     try:
-        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not overwrite and p.exists():
+            raise SpecsrError(f"{p}: exists already (use --force to overwrite)")
         os.replace(tmp, p)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return p
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], object], *, binary: bool = False) -> Path:
+    """Call ``write(fh)`` on a temp file in ``path``'s folder, then move it into place (:func:`atomic_output`).
+
+    The file appears under its name only once complete; on any error the temp file is removed.
+    """
+    with atomic_output(path) as tmp, open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8") as fh:
+        write(fh)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

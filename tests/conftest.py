@@ -53,7 +53,7 @@ def write_wav(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def cli_app():
-    import cli.main  # noqa: F401  (registers every command)
-    from cli.app import app
+    import specsr.cli.main  # noqa: F401  (registers every command)
+    from specsr.cli.app import app
 
     return app

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import specsr
 from specsr.audio import read_audio
-from specsr.evaluate import score_signals, to_metric_signal
+from specsr.metrics import score_signals, to_metric_signal
 from specsr.pipeline import DEFAULT_MODEL, list_bundled_models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -10,8 +10,8 @@ import soundfile as sf
 from conftest import assert_one_line_error
 from typer.testing import CliRunner
 
-import cli.convert  # noqa: F401  (registers the command, as cli.main does)
-from cli.app import app
+import specsr.cli.convert  # noqa: F401  (registers the command, as cli.main does)
+from specsr.cli.app import app
 from specsr.dataset import load_dataset_info
 
 FAST = ["--segment-seconds", "0.5", "--variants", "1", "--workers", "1", "--quiet"]

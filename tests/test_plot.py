@@ -10,8 +10,8 @@ import pytest
 from conftest import brickwall, noise
 from typer.testing import CliRunner
 
-import cli.plot  # noqa: F401  (registers the command, as cli.main does)
-from cli.app import app
+import specsr.cli.plot  # noqa: F401  (registers the command, as cli.main does)
+from specsr.cli.app import app
 from specsr.audio import resample
 from specsr.errors import SpecsrError
 from specsr.plotting import plot_files, spectrogram_db
@@ -67,7 +67,7 @@ def test_spectrogram_levels():
 
 
 def test_matplotlib_is_not_imported_for_upsample():
-    code = ("import sys, specsr, specsr.pipeline, cli.upsample, cli.plot, specsr.plotting; "
+    code = ("import sys, specsr, specsr.pipeline, specsr.cli.upsample, specsr.cli.plot, specsr.plotting; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

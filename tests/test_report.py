@@ -21,8 +21,8 @@ import soundfile as sf
 from conftest import SHARED, assert_one_line_error, brickwall, noise
 from typer.testing import CliRunner
 
-import cli.report  # noqa: F401  (registers the command, as cli.main does)
-from cli.app import app
+import specsr.cli.report  # noqa: F401  (registers the command, as cli.main does)
+from specsr.cli.app import app
 from specsr.errors import SpecsrError
 from specsr.evaluate import compare
 from specsr.report import MARKER, THUMB_HEIGHT_PX, THUMB_WIDTH_PX, build_pair_report, build_report

@@ -11,9 +11,9 @@ from conftest import assert_one_line_error, brickwall, noise
 from test_pipeline import make_checkpoint_file
 from typer.testing import CliRunner
 
-import cli.plot  # noqa: F401  (registers the commands, as cli.main does)
-import cli.upsample  # noqa: F401
-from cli.app import app
+import specsr.cli.plot  # noqa: F401  (registers the commands, as cli.main does)
+import specsr.cli.upsample  # noqa: F401
+from specsr.cli.app import app
 from specsr import pipeline
 
 
