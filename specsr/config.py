@@ -228,3 +228,7 @@ def load_toml(path: str) -> dict[str, Any]:
         raise SpecsrError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecsrError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset conversion settings (specsr convert)

@@ -8,7 +8,7 @@ exactly; the bins above need a phase. Three methods, all batched torch on CPU or
   (iSTFT then STFT); FGLA adds momentum (≈ 0.99) to the second step and converges far faster.
   Every iteration re-imposes the known bins, magnitude *and* phase:
   ``X = mask·known + (1 − mask)·mag·e^{i·angle}``, so the low band is never changed and it
-  anchors the phases of the new band (DESIGN.md: LSD 0.20 at 32 iterations with the true
+  anchors the phases of the new band (docs/method.md: LSD 0.20 at 32 iterations with the true
   magnitude, against 0.85 for random phase).
 - ``griffinlim``: the same without momentum.
 - ``lowres``: low-resolution phase reuse, no iterations: the phase of the top of the known band
@@ -18,12 +18,11 @@ exactly; the bins above need a phase. Three methods, all batched torch on CPU or
   copied phases stay coherent from frame to frame instead of cancelling in the overlap-add.
   FGLA starts from this copy too: it is free and much closer than random phase.
 
-Internally the STFT is done frame by frame on the *padded* signal (``(N − 1)·hop + n_fft``
-samples, the centred STFT's reflect padding included) instead of with ``torch.stft``'s centring:
-each Griffin-Lim iteration is then strictly local — frame ``n`` after one iteration depends only
-on frames ``n − r … n + r`` before it, ``r = ceil(n_fft/hop) − 1`` — which is what lets the
-pipeline process long files in chunks and still get exactly the whole-file result
-(:func:`light_cone_frames`). The frames equal ``specsr.spectral.stft``'s frames.
+The iterations run on the frames of the *padded* signal (:func:`specsr.spectral.frames`, the
+one STFT): each Griffin-Lim iteration is then strictly local — frame ``n`` after one iteration
+depends only on frames ``n − r … n + r`` before it, ``r = ceil(n_fft/hop) − 1`` — which is what
+lets the pipeline process long files in chunks and still get exactly the whole-file result
+(:func:`light_cone_frames`).
 
 Shapes: magnitudes / spectrograms ``[B, F, N]`` (``F = n_fft // 2 + 1`` bins, ``N`` frames),
 waveforms ``[B, T]``.
@@ -37,7 +36,7 @@ import torch
 
 from specsr.config import STFTConfig
 from specsr.errors import SpecsrError
-from specsr.spectral import window as stft_window
+from specsr.spectral import frames_nf, inverse_envelope, istft, overlap_add_nf
 
 METHODS = ("fgla", "griffinlim", "lowres")
 INITS = ("lowres", "random")
@@ -62,68 +61,6 @@ def light_cone_frames(cfg: STFTConfig, n_iter: int) -> int:
 def copy_shift_bins(cfg: STFTConfig) -> int:
     """Smallest bin shift that keeps copied phases coherent: ``n_fft / gcd(n_fft, hop)``."""
     return cfg.n_fft // math.gcd(cfg.n_fft, cfg.hop_length)
-
-
-# ---------------------------------------------------------------------------------------------
-# Frame-domain STFT on the padded signal. Layout inside this module: [B, N, F] (frames major),
-# so that each FFT runs over contiguous memory; the public functions take [B, F, N].
-
-
-def _window(cfg: STFTConfig, device: torch.device) -> torch.Tensor:
-    return stft_window(cfg, device, torch.float32)
-
-
-def overlap_add(spec: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    """Inverse STFT of the frames ``[B, F, M]`` onto the padded time axis: ``[B, (M − 1)·hop + n_fft]``.
-
-    Windowed overlap-add divided by the sum of squared windows (the least-squares inverse, as
-    ``torch.istft``). Samples that no frame covers with a non-zero window come out as 0.
-    """
-    return _ola_normalized(spec.transpose(-1, -2), cfg)
-
-
-def padded_frames(sig: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    """STFT frames ``[B, F, M]`` of a padded signal ``[B, (M − 1)·hop + n_fft]`` (no centring)."""
-    return _frames(sig, cfg).transpose(-1, -2)
-
-
-def _frames(sig: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    w = _window(cfg, sig.device)
-    return torch.fft.rfft(sig.unfold(-1, cfg.n_fft, cfg.hop_length) * w, dim=-1)  # [B, M, F]
-
-
-def _ola(frames: torch.Tensor, hop: int) -> torch.Tensor:
-    """Plain overlap-add of ``[B, M, L]`` time frames → ``[B, (M − 1)·hop + L]``."""
-    b, m, length = frames.shape
-    if length % hop == 0:
-        r = length // hop
-        blocks = frames.reshape(b, m, r, hop)
-        out = frames.new_zeros(b, m + r - 1, hop)
-        for j in range(r):
-            out[:, j:j + m] += blocks[:, :, j]
-        return out.reshape(b, -1)
-    out = torch.nn.functional.fold(frames.transpose(1, 2), output_size=(1, (m - 1) * hop + length),
-                                   kernel_size=(1, length), stride=(1, hop))
-    return out.reshape(b, -1)
-
-
-def _inverse_envelope(n_frames: int, cfg: STFTConfig, device: torch.device) -> torch.Tensor:
-    """``1 / Σ w²`` over the padded axis, 0 where the envelope vanishes. ``[(M − 1)·hop + n_fft]``."""
-    w = _window(cfg, device)
-    env = _ola((w * w).expand(1, n_frames, cfg.n_fft), cfg.hop_length)[0]
-    return torch.where(env > 1e-11, 1.0 / env.clamp_min(1e-11), torch.zeros_like(env))
-
-
-def _ola_normalized(spec_nf: torch.Tensor, cfg: STFTConfig, inv_env: torch.Tensor | None = None) -> torch.Tensor:
-    w = _window(cfg, spec_nf.device)
-    frames = torch.fft.irfft(spec_nf, n=cfg.n_fft, dim=-1)
-    frames.mul_(w)
-    if inv_env is None:
-        inv_env = _inverse_envelope(spec_nf.shape[-2], cfg, spec_nf.device)
-    return _ola(frames, cfg.hop_length).mul_(inv_env)
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -245,12 +182,12 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
 
     iterations = 0 if method == "lowres" else n_iter
     if iterations:
-        inv_env = _inverse_envelope(m, cfg, mag_nf.device)
+        inv_env = inverse_envelope(m, cfg, mag_nf.device)
         beta = momentum / (1.0 + momentum) if method == "fgla" else 0.0
         t_prev: torch.Tensor | None = None
         for _ in range(iterations):
             assemble(angles_r)
-            rebuilt = torch.view_as_real(_frames(_ola_normalized(spec, cfg, inv_env), cfg))[..., k0:, :]
+            rebuilt = torch.view_as_real(frames_nf(overlap_add_nf(spec, cfg, inv_env), cfg))[..., k0:, :]
             # FGLA: extrapolate along the last step, t + α(t − t_prev) ∝ t − α/(1+α)·t_prev
             step = torch.add(rebuilt, t_prev, alpha=-beta) if (t_prev is not None and beta) else rebuilt.clone()
             re, im = step[..., 0], step[..., 1]
@@ -277,17 +214,7 @@ def reconstruct(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor
     """
     spec = reconstruct_frames(mag, known, known_mask, cfg, method=method, n_iter=n_iter, momentum=momentum,
                               init=init, phase_lock=phase_lock, seed=seed)
-    return frames_to_wav(spec, cfg, length)
-
-
-def frames_to_wav(spec: torch.Tensor, cfg: STFTConfig, length: int) -> torch.Tensor:
-    """Inverse of the centred STFT: frames ``[B, F, N]`` → ``[B, length]`` (as ``specsr.spectral.istft``)."""
-    sig = overlap_add(spec, cfg)
-    start = cfg.n_fft // 2 if cfg.center else 0
-    out = sig[:, start:start + length]
-    if out.shape[-1] < length:
-        out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
-    return out
+    return istft(spec, cfg, length)
 
 
 def spectral_convergence(wav: torch.Tensor, mag: torch.Tensor, cfg: STFTConfig) -> float:

@@ -47,8 +47,9 @@ from specsr.config import ModelConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
 from specsr.models import build_inputs, fuse_batchnorm
-from specsr.phase import METHODS, light_cone_frames, overlap_add, padded_frames, reconstruct_frames
-from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
+from specsr.phase import METHODS, light_cone_frames, reconstruct_frames
+from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude, overlap_add
+from specsr.spectral import frames as padded_frames
 from specsr.utils import check_output_path, resolve_device, temp_path_beside
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
