@@ -1,16 +1,28 @@
-"""The typer app and the one-line error handling every command shares."""
+"""The typer app, its help formatting, and the error handling every command shares."""
 
 from __future__ import annotations
 
 import functools
 import os
-import sys
+import re
+import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from specsr.errors import SpecsrError
+
+BUG_REPORT = "this is a bug in specsr; please report it with the traceback above"
+
+
+class Command(TyperCommand):
+    """Plain click-style usage lines: ``INPUT [UPSAMPLED]``, not typer's ``{INPUT}``."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [re.sub(r"^\{(.*)\}((?:\.\.\.)?)$", r"\1\2", piece) for piece in super().collect_usage_pieces(ctx)]
+
 
 app = typer.Typer(
     name="specsr",
@@ -18,9 +30,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[stft]" is a TOML table, not markup
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(name: str) -> Callable[[F], F]:
+    """Register ``fn`` as ``specsr NAME`` with the shared help formatting and error handling."""
+
+    def register(fn: F) -> F:
+        app.command(name, cls=Command)(handle_errors(fn))
+        return fn
+
+    return register
 
 
 def debug_enabled() -> bool:
@@ -37,10 +60,16 @@ def warn(message: str) -> None:
     typer.echo(f"specsr: warning: {message}", err=True)
 
 
-def handle_errors(fn: F) -> F:
-    """Turn expected failures into one line on stderr and a non-zero exit code.
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
-    ``SPECSR_DEBUG=1`` lets the traceback through instead.
+
+def handle_errors(fn: F) -> F:
+    """One line on stderr and a non-zero exit code for the user's errors: bad input (:class:`SpecsrError`),
+    files (``OSError``), memory. Anything else is a bug: its traceback stays, followed by a line saying so.
+
+    ``SPECSR_DEBUG=1`` lets every traceback through instead.
     """
 
     @functools.wraps(fn)
@@ -54,23 +83,21 @@ def handle_errors(fn: F) -> F:
         except (SpecsrError, OSError, MemoryError) as exc:
             if debug_enabled():
                 raise
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if isinstance(exc, OSError) and not isinstance(exc, SpecsrError) and exc.filename:
+            message = first_line(exc)
+            if isinstance(exc, MemoryError):
+                message = "out of memory (try a smaller --chunk-seconds or --batch-size)"
+            elif isinstance(exc, OSError) and not isinstance(exc, SpecsrError) and exc.filename:
                 message = f"{exc.filename}: {exc.strerror or message}"
             fatal(message)
-        except RuntimeError as exc:  # e.g. CUDA out of memory
+        except Exception as exc:
             if debug_enabled():
                 raise
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else "runtime error"
-            if "out of memory" in text.lower():
-                fatal(f"out of memory: {text} (try a smaller --batch-size or --chunk-seconds)")
-            fatal(text)
+            if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():  # torch's OOM on any device
+                fatal(f"out of memory: {first_line(exc)} (try a smaller --batch-size or --chunk-seconds)")
+            traceback.print_exc()
+            fatal(BUG_REPORT, 2)
 
     return wrapper  # type: ignore[return-value]
-
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
 
 
 def _version(value: bool) -> None:

@@ -8,30 +8,32 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from specsr.cli.app import app, handle_errors, warn
+from specsr.cli import options as opt
+from specsr.cli.app import command, warn
 from specsr.errors import SpecsrError
 from specsr.utils import atomic_write_text
 
 
-@app.command("evaluate")
-@handle_errors
+@command("evaluate")
 def evaluate_cmd(
     ref: Path | None = typer.Argument(None, help="Reference file or folder (the full-band truth)."),
     est: Path | None = typer.Argument(None, help="Estimate file or folder (matched to REF by relative path)."),
     sr_in: int | None = typer.Option(None, "--sr-in", help="Input rate in Hz: bins above sr_in/2 are the high band."),
     compare_dir: Path | None = typer.Option(None, "--compare", help="Folder laid out as <set>/<ratio>/<clip>/."),
     sets: str | None = typer.Option(None, "--sets", help="With --compare: comma-separated sets to include."),
-    model: str | None = typer.Option(None, "--model", help="With --compare: also score this specsr model "
-                                                            "(path or bundled name; 'bundled' = default)."),
-    phase: str = typer.Option("fgla", "--phase", help="With --model: phase reconstruction (fgla|griffinlim|lowres)."),
-    n_iter: int = typer.Option(32, "--n-iter", help="With --model: phase iterations."),
-    device: str = typer.Option("auto", "--device", help="With --model: auto|cpu|cuda|mps."),
+    model: opt.Model = None,
+    phase: opt.Phase = None,
+    n_iter: opt.NIter = None,
+    device: opt.Device = "auto",
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="With --compare: model-free baselines."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write per-file (or per-clip) metrics as CSV."),
     markdown: Path | None = typer.Option(None, "--markdown", help="With --compare: also write the tables here."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: opt.Quiet = False,
 ) -> None:
-    """LSD / LSD-HF / LSD-LF / SNR, exactly as NU-Wave 2 and AP-BWE report them (48 kHz, 2048/512)."""
+    """LSD / LSD-HF / LSD-LF / SNR, exactly as NU-Wave 2 and AP-BWE report them (48 kHz, 2048/512).
+
+    With --compare, --model adds a specsr model's output (--phase, --n-iter, --device as for upsample).
+    """
     from specsr import evaluate as ev
 
     def bar(items: list, unit: str) -> tqdm:
@@ -44,8 +46,9 @@ def evaluate_cmd(
         if model is not None:
             from specsr.pipeline import load_model
 
-            upsampler = load_model(model, device=device)
-            extra = {"specsr": ev.model_system(upsampler, phase=phase, n_iter=n_iter)}
+            settings = opt.inference_settings(phase=phase, n_iter=n_iter)
+            upsampler = load_model(model, device=device, settings=settings)
+            extra = {"specsr": ev.model_system(upsampler)}
         result = ev.compare(compare_dir, sets=sets.split(",") if sets else None, baselines=baselines,
                             extra_systems=extra, progress=lambda xs: bar(xs, "clip"))
         for w in result.warnings:

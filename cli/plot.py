@@ -6,11 +6,10 @@ from pathlib import Path
 
 import typer
 
-from specsr.cli.app import app, handle_errors
+from specsr.cli.app import command
 
 
-@app.command("plot")
-@handle_errors
+@command("plot")
 def plot_cmd(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="The low-resolution input file."),
     upsampled: Path | None = typer.Argument(None, metavar="[UPSAMPLED]", help="Its upsampled output."),

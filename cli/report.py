@@ -7,19 +7,18 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from specsr.cli.app import app, handle_errors, warn
+from specsr.cli import options as opt
+from specsr.cli.app import command, warn
 from specsr.errors import SpecsrError
 
 
-@app.command("report")
-@handle_errors
+@command("report")
 def report_cmd(
     root: Path | None = typer.Argument(None, metavar="DIR", help="Folder laid out as <set>/<ratio>/<clip>/ "
                                        "with truth.*, input.* and one file per system (like shared/data/eval)."),
     report_dir: Path = typer.Option(Path("specsr-report"), "--report-dir", "-o", help="Folder to write (index.html, "
                                     "audio, PNGs)."),
-    model: str | None = typer.Option(None, "--model", help="Also run this specsr model on every input (path or "
-                                     "bundled name; 'bundled' = the default model)."),
+    model: opt.Model = None,
     sets: str | None = typer.Option(None, "--sets", help="Comma-separated sets of DIR to include (default: all)."),
     max_clips: int | None = typer.Option(None, "--max-clips", help="Clips shown per set and ratio (the summary "
                                          "still covers all)."),
@@ -29,14 +28,14 @@ def report_cmd(
                                           "metrics)."),
     sr_in: int | None = typer.Option(None, "--sr-in", help="Single-pair mode: input rate whose Nyquist starts the "
                                      "high band (default: the input file's rate, or twice its detected cutoff)."),
-    phase: str = typer.Option("fgla", "--phase", help="With --model: phase reconstruction (fgla|griffinlim|lowres)."),
-    n_iter: int = typer.Option(32, "--n-iter", help="With --model: phase iterations."),
-    device: str = typer.Option("auto", "--device", help="With --model: auto|cpu|cuda|mps."),
+    phase: opt.Phase = None,
+    n_iter: opt.NIter = None,
+    device: opt.Device = "auto",
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Include the model-free baselines "
                                    "sinc and noise fill (the input is always shown)."),
     title: str = typer.Option("", "--title", help="Page title (default: 'specsr report: <DIR or input name>')."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace REPORT_DIR if it is a previous report."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: opt.Quiet = False,
 ) -> None:
     """A demo page like the papers': summary tables, then per clip an audio player and a spectrogram per system.
 
@@ -46,6 +45,7 @@ def report_cmd(
     """
     from specsr import report as rp
 
+    opt.inference_settings(phase=phase, n_iter=n_iter)  # checked before anything else
     pair_options = [input_path, output_path, reference, sr_in]
     if root is not None:
         if any(o is not None for o in pair_options):

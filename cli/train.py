@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from specsr.cli.app import app, handle_errors
+from specsr.cli import options as opt
+from specsr.cli.app import command
 
 
 def _resolve_config(config: Path | None, overrides: dict[str, dict]):  # noqa: ANN202
@@ -31,7 +32,7 @@ def train_cmd(
     steps: int | None = typer.Option(None, "--steps", help="Total optimisation steps."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Items per step and process."),
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|mps."),
+    device: opt.Device = "auto",
     amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bf16 (fp16 where bf16 is missing) autocast."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/last.pt."),
     val_every: int | None = typer.Option(None, "--val-every", help="Validate every N steps."),
@@ -39,8 +40,8 @@ def train_cmd(
     warm_start: str | None = typer.Option(None, "--warm-start", help="Start the generator from this checkpoint "
                                                                        "(fine-tuning; SRGAN from a U-Net)."),
     nproc: int = typer.Option(1, "--nproc", help="Processes (GPUs) for DistributedDataParallel via torchrun."),
-    force: bool = typer.Option(False, "--force", help="Start over in a folder that holds another run."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    force: bool = typer.Option(False, "--force", "-f", help="Start over in a folder that holds another run."),
+    quiet: opt.Quiet = False,
 ) -> None:
     """Train a U-Net or SRGAN on spectrogram pairs; validates LSD on reconstructed audio."""
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -64,7 +65,7 @@ def train_cmd(
 
 
 def _relaunch_with_torchrun(nproc: int) -> None:
-    """``specsr train --nproc N …`` → ``python -m torch.distributed.run --nproc_per_node N -m specsr.train …``."""
+    """``specsr train --nproc N …`` → ``python -m torch.distributed.run --nproc_per_node N -m specsr train …``."""
     args, skip = [], False
     argv = sys.argv[1:]
     if argv and argv[0] == "train":
@@ -80,33 +81,25 @@ def _relaunch_with_torchrun(nproc: int) -> None:
             continue
         args.append(a)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "specsr.train", *args]
+           "-m", "specsr", "train", *args]
     code = subprocess.call(cmd)
     if code != 0:
         raise typer.Exit(code)
 
 
-app.command("train")(handle_errors(train_cmd))
+command("train")(train_cmd)
 
 
-@app.command("export")
-@handle_errors
+@command("export")
 def export_cmd(
     checkpoint: Path = typer.Argument(..., help="A checkpoint from specsr train (e.g. RUN/best.pt)."),
     output: Path = typer.Option(..., "-o", "--output", help="Inference checkpoint to write."),
     half: bool = typer.Option(False, "--half", help="Store weights as float16 (half the size)."),
     name: str | None = typer.Option(None, "--name", help="Model name stored in the file (e.g. specsr-unet-v1)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT."),
 ) -> None:
     """Strip training state from a checkpoint: a small file for specsr upsample --model."""
-    from specsr.train import export
+    from specsr.checkpoint import export
 
     path = export(checkpoint, output, half=half, name=name, overwrite=force)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-
-
-def train_main() -> None:
-    """Entry point for ``torchrun -m specsr.train DATASET -o RUN …`` (one process per rank)."""
-    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    single.command()(handle_errors(train_cmd))
-    single()

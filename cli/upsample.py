@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import typer
 from tqdm import tqdm
 
-from specsr.cli.app import app, handle_errors, warn
 from specsr.audio import PCM_FORMATS
+from specsr.cli import options as opt
+from specsr.cli.app import command, first_line, warn
 from specsr.errors import SpecsrError
 
 if TYPE_CHECKING:  # the pipeline (torch) loads only when the command runs
@@ -95,33 +96,32 @@ def parse_cutoff(text: str) -> float | None:
     return hz
 
 
-@app.command("upsample")
-@handle_errors
+@command("upsample")
 def upsample_cmd(
     inputs: list[Path] | None = typer.Argument(None, metavar="INPUT", show_default=False,
                                                help="Audio files or folders (searched recursively)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (one input) or folder (several; "
                                        "relative paths mirrored). Default: <stem>_48k.wav beside each input."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint path or bundled model name "
-                                     "('bundled': the default)."),
+    model: opt.Model = None,
     sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz; must be the model's (default)."),
     cutoff_hz: str = typer.Option("auto", "--cutoff-hz", help="Where the prediction takes over: auto (detected) "
                                   "or Hz."),
-    phase: str = typer.Option("fgla", "--phase", help="Phase of the new band: fgla|griffinlim|lowres."),
-    n_iter: int = typer.Option(32, "--n-iter", help="Phase iterations (fgla, griffinlim)."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|mps."),
-    precision: str = typer.Option("auto", "--precision", help="Network precision: auto (bf16 on CPU)|fp32|bf16."),
-    chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", help="Audio per chunk: bounds memory, not results."),
+    phase: opt.Phase = None,
+    n_iter: opt.NIter = None,
+    device: opt.Device = "auto",
+    precision: opt.Precision = None,
+    chunk_seconds: opt.ChunkSeconds = None,
     float_output: bool = typer.Option(False, "--float", help="Write 32-bit float (never scaled for clipping)."),
     copy_full_band: bool = typer.Option(False, "--copy-full-band", help="Resample full-band inputs instead of "
                                         "skipping them."),
     plot: bool = typer.Option(False, "--plot", help="Also write <output stem>.png (spectrograms)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines."),
+    quiet: opt.Quiet = False,
     list_models: bool = typer.Option(False, "--list-models", help="List the bundled models and exit."),
 ) -> None:
     """Upsample audio to the model's rate (48 kHz): the input's band is kept, the band above predicted."""
-    from specsr.pipeline import NothingToAddError, UpsampleWarning, list_bundled_models, load_model
+    from specsr.pipeline import NothingToAddError, UpsampleWarning, load_model
+    from specsr.pretrained import list_bundled_models
 
     if list_models:
         bundled = list_bundled_models()
@@ -133,9 +133,8 @@ def upsample_cmd(
     if not inputs:
         raise SpecsrError("give at least one INPUT file or folder (or --list-models)")
     cutoff = parse_cutoff(cutoff_hz)
-    if phase not in ("fgla", "griffinlim", "lowres"):
-        raise SpecsrError(f"--phase must be fgla, griffinlim or lowres, got {phase!r}")
-    upsampler = load_model(model, device=device, precision=precision)
+    settings = opt.inference_settings(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds, precision=precision)
+    upsampler = load_model(model, device=device, settings=settings)
     if sr_out is not None and sr_out != upsampler.sr_out:
         raise SpecsrError(f"--sr-out {sr_out}: model {upsampler.name} makes {upsampler.sr_out} Hz only "
                           f"(train or export a model for {sr_out} Hz)")
@@ -146,18 +145,17 @@ def upsample_cmd(
     for job in files_bar:
         files_bar.set_postfix_str(job.src.name, refresh=False)
         try:
-            report = _run_one(upsampler, job, cutoff=cutoff, phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds,
-                              float_output=float_output, copy_full_band=copy_full_band, force=force, quiet=quiet,
-                              warning_type=UpsampleWarning)
+            report = _run_one(upsampler, job, cutoff=cutoff, float_output=float_output,
+                              copy_full_band=copy_full_band, force=force, quiet=quiet, warning_type=UpsampleWarning)
         except NothingToAddError as exc:
             skipped += 1
-            _say(f"specsr: {_first_line(exc)} (skipped)", files_bar, err=True)
+            _say(f"specsr: {first_line(exc)} (skipped)", files_bar, err=True)
             continue
         except (SpecsrError, OSError) as exc:
             if len(jobs) == 1:
                 raise
             failed += 1
-            _say(f"specsr: error: {_first_line(exc)}", files_bar, err=True)
+            _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
             continue
         written += 1
         for message in report.messages:
@@ -175,7 +173,7 @@ def upsample_cmd(
                 plot_files(job.src, job.dst, out_path=png, force=force)
             except SpecsrError as exc:
                 failed += 1
-                _say(f"specsr: error: {_first_line(exc)}", files_bar, err=True)
+                _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
     files_bar.close()
     if failed:
         if len(jobs) > 1:
@@ -185,9 +183,8 @@ def upsample_cmd(
         raise typer.Exit(1)
 
 
-def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, phase: str, n_iter: int,
-             chunk_seconds: float, float_output: bool, copy_full_band: bool, force: bool, quiet: bool,
-             warning_type: type[Warning]) -> UpsampleReport:
+def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, float_output: bool, copy_full_band: bool,
+             force: bool, quiet: bool, warning_type: type[Warning]) -> UpsampleReport:
     from specsr.audio import audio_info
 
     info = audio_info(job.src)
@@ -207,17 +204,12 @@ def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, phase: str
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", warning_type)  # the report carries them; printed by the caller
-            return upsampler.upsample_file(job.src, job.dst, force=force, cutoff_hz=cutoff, phase=phase, n_iter=n_iter,
-                                           chunk_seconds=chunk_seconds, copy_full_band=copy_full_band,
-                                           float_output=float_output, progress=progress)
+            return upsampler.upsample_file(job.src, job.dst, force=force, cutoff_hz=cutoff,
+                                           copy_full_band=copy_full_band, float_output=float_output,
+                                           progress=progress)
     finally:
         if bar is not None:
             bar.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _say(text: str, bar: tqdm, err: bool = False) -> None:

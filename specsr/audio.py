@@ -1,14 +1,17 @@
-"""Audio I/O on soundfile, and band-limited resampling with an exact length contract.
+"""Audio I/O on soundfile (whole files and streams), and band-limited resampling with an exact length contract.
 
 Waveforms are float32 numpy arrays shaped ``[C, T]`` (channels first). Writing is atomic: the
 file appears under its final name only once it is complete, so an interrupted run never leaves a
-half-written file behind.
+half-written file behind. Long files are read and written as streams of blocks ``[C, n]``
+(:func:`resampled_blocks`, :func:`write_stream`), so memory does not grow with their length.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,13 +20,14 @@ import numpy as np
 import soundfile as sf
 
 from specsr.errors import SpecsrError
-from specsr.utils import atomic_write, check_output_path
+from specsr.utils import atomic_output, atomic_write, check_output_path, temp_path_beside
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
 # Formats we write, by extension; PCM_FORMATS take any PCM/float subtype (streamed outputs use them).
 PCM_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".w64": "W64"}
 WRITE_FORMATS = {**PCM_FORMATS, ".ogg": "OGG"}
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 # soundfile subtypes we pick for output by default, per input subtype.
 _SUBTYPE_FOR_OUTPUT = {"PCM_U8": "PCM_16", "PCM_S8": "PCM_16", "FLOAT": "FLOAT", "DOUBLE": "FLOAT",
@@ -196,3 +200,103 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
         return [root]
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
                   and not p.name.startswith("."))
+
+
+# ---------------------------------------------------------------------------------------- streams
+
+
+def read_excerpts(path: str | os.PathLike, info: AudioInfo, *, n_excerpts: int = 60, excerpt_seconds: float = 1.0,
+                  whole_below_seconds: float = 120.0) -> np.ndarray:
+    """``[C, T']``: the whole file when shorter than ``whole_below_seconds``, else ``n_excerpts`` faded
+    excerpts spread evenly over it with short gaps (to measure a long file's spectrum in bounded memory)."""
+    if info.seconds <= whole_below_seconds:
+        wav, _ = read_audio(path)
+        return wav
+    sr = info.sample_rate
+    n = int(excerpt_seconds * sr)
+    fade = np.hanning(2 * max(1, n // 10))
+    taper = np.ones(n, np.float32)
+    taper[:len(fade) // 2] = fade[:len(fade) // 2]
+    taper[n - len(fade) // 2:] = fade[len(fade) // 2:]
+    gap = np.zeros((info.channels, n // 20), np.float32)
+    parts = []
+    for start in np.linspace(0, info.n_frames - n, n_excerpts).astype(int):
+        wav, _ = read_audio(path, start=int(start), stop=int(start) + n)
+        parts += [wav * taper[:wav.shape[1]], gap]
+    return np.concatenate(parts, axis=1)
+
+
+def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int,
+                     block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Stream a file resampled to ``sr_out`` as blocks ``[C, n]``, exactly ``resampled_length`` samples in all."""
+    import soxr
+
+    n_out = resampled_length(info.n_frames, info.sample_rate, sr_out)
+    stream = None if info.sample_rate == sr_out else \
+        soxr.ResampleStream(info.sample_rate, sr_out, info.channels, dtype="float32", quality="VHQ")
+    emitted = read = 0
+    try:
+        fh = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise SpecsrError(f"{path}: not a readable audio file ({exc})") from None
+    with fh:
+        while read < info.n_frames:
+            try:
+                data = fh.read(min(block_frames, info.n_frames - read), dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise SpecsrError(f"{path}: read error after {read} samples ({exc})") from None
+            if len(data) == 0:
+                raise SpecsrError(f"{path}: the file ends after {read} of {info.n_frames} samples (truncated?)")
+            if not np.isfinite(data).all():
+                raise SpecsrError(f"{path}: contains NaN or infinite samples")
+            read += len(data)
+            last = read >= info.n_frames
+            out = data if stream is None else stream.resample_chunk(np.ascontiguousarray(data), last=last)
+            take = min(len(out), n_out - emitted)
+            if take > 0:
+                emitted += take
+                yield np.ascontiguousarray(out[:take].T)
+    if emitted < n_out:
+        yield np.zeros((info.channels, n_out - emitted), np.float32)
+
+
+def write_stream(dst: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int, n_channels: int, fmt: str,
+                 subtype: str, overwrite: bool) -> tuple[float, float]:
+    """Write blocks ``[C, n]`` to ``dst`` atomically (:func:`specsr.utils.atomic_output`); scale down integer
+    output that would clip.
+
+    Integer subtypes go through a float scratch file (W64, no 4 GB limit) because the peak is only
+    known at the end. Returns ``(peak before scaling, scaling in dB ≤ 0)``.
+    """
+    dst = Path(dst)
+    peak = 0.0
+    scaled_db = 0.0
+    direct = subtype in FLOAT_SUBTYPES
+
+    def write_blocks(target: str, sub: str, fmt_: str) -> None:
+        nonlocal peak
+        with sf.SoundFile(target, "w", sample_rate, n_channels, subtype=sub, format=fmt_) as fh:
+            for block in blocks:
+                if block.shape[1]:
+                    block_peak = float(np.abs(block).max())
+                    if not math.isfinite(block_peak):
+                        raise SpecsrError(f"{dst}: the output has non-finite samples (a broken model?)")
+                    peak = max(peak, block_peak)
+                    fh.write(block.T)
+
+    if direct:
+        with atomic_output(dst, overwrite=overwrite) as tmp:
+            write_blocks(str(tmp), subtype, fmt)
+        return peak, scaled_db
+    scratch = temp_path_beside(dst, ".float.w64")
+    try:
+        write_blocks(scratch, "FLOAT", "W64")
+        gain = 1.0 / peak if peak > 1.0 else 1.0
+        scaled_db = 20 * math.log10(gain)
+        with atomic_output(dst, overwrite=overwrite) as tmp, sf.SoundFile(scratch, "r") as src, \
+                sf.SoundFile(str(tmp), "w", sample_rate, n_channels, subtype=subtype, format=fmt) as out:
+            for block in src.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                out.write(block * gain if gain != 1.0 else block)
+    finally:
+        Path(scratch).unlink(missing_ok=True)
+    return peak, scaled_db

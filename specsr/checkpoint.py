@@ -1,10 +1,11 @@
-"""Self-describing checkpoints: weights plus the exact model, STFT and task config to use them.
+"""Self-describing checkpoints: weights plus the exact model, STFT and task config to use them; export.
 
 A checkpoint is a plain dict saved with ``torch.save`` and loaded with ``weights_only=True``::
 
     format: "specsr-checkpoint"      version: FORMAT_VERSION
     kind: "inference" | "training"   name: e.g. "specsr-unet-48k-v1"
-    model / stft / task: config dicts (the model is rebuilt from them, ``strict=True``)
+    model / stft / task: config dicts (the model is rebuilt from them, ``strict=True``; a task written
+                         by older versions, with ``sr_out`` / ``sr_in_choices``, still loads)
     state_dict: weights of the unwrapped generator (no ``module.`` / ``_orig_mod.`` prefixes)
     provenance: dataset manifest hash, step, git commit, specsr version, time, train config
     training only: optimizer, scheduler, discriminator, RNG states, step
@@ -23,7 +24,7 @@ import torch
 from specsr.config import ModelConfig, STFTConfig, TaskConfig
 from specsr.errors import SpecsrError
 from specsr.models import UNet, build_model
-from specsr.utils import atomic_write
+from specsr.utils import atomic_write, check_output_path
 
 FORMAT = "specsr-checkpoint"
 FORMAT_VERSION = 1
@@ -102,9 +103,13 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], path: str = "") -> LoadedModel:
-    model_cfg = ModelConfig.from_dict(ckpt["model"])
-    stft = STFTConfig.from_dict(ckpt["stft"])
-    task = TaskConfig.from_dict(ckpt["task"])
+    """Rebuild the generator of a checkpoint dict (as :func:`read_checkpoint` returns it), in eval mode."""
+    try:
+        model_cfg = ModelConfig.from_dict(ckpt["model"])
+        stft = STFTConfig.from_dict(ckpt["stft"])
+        task = TaskConfig.from_saved(ckpt["task"], stft.sample_rate)
+    except SpecsrError as exc:
+        raise SpecsrError(f"{path or 'checkpoint'}: {exc}") from None
     model = build_model(model_cfg, stft)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     try:
@@ -119,3 +124,15 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str = "") -> LoadedModel:
 def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     """Rebuild the generator of a checkpoint file (inference or training), in eval mode, on CPU."""
     return model_from_checkpoint(read_checkpoint(path), str(path))
+
+
+def export(checkpoint: str | os.PathLike, output: str | os.PathLike, *, half: bool = False, name: str | None = None,
+           overwrite: bool = False) -> Path:
+    """Strip a training checkpoint to weights + configs + provenance (optionally float16)."""
+    ckpt = read_checkpoint(checkpoint)
+    out = check_output_path(output, overwrite=overwrite)
+    slim = {k: ckpt[k] for k in ("format", "version", "model", "stft", "task", "provenance") if k in ckpt}
+    slim["kind"] = "inference"
+    slim["name"] = name or ckpt.get("name", "specsr-model")
+    slim["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    return save_checkpoint(slim, out)

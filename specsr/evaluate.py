@@ -329,8 +329,9 @@ def compare(root: str | Path, *, sets: list[str] | None = None, baselines: bool 
     return CompareResult(aggregate(per_clip, kinds), per_clip, warnings)
 
 
-def model_system(upsampler: Upsampler, *, phase: str = "fgla", n_iter: int = 32) -> SystemFn:
-    """A :func:`compare` system that runs a loaded specsr model on each clip's input."""
+def model_system(upsampler: Upsampler, *, phase: str | None = None, n_iter: int | None = None) -> SystemFn:
+    """A :func:`compare` system that runs a loaded specsr model on each clip's input (``phase`` / ``n_iter``
+    override the upsampler's settings)."""
 
     def run(wav: np.ndarray, sr: int, sr_in: int) -> tuple[np.ndarray, int]:
         return upsampler.upsample(wav, sr, phase=phase, n_iter=n_iter)

@@ -29,6 +29,12 @@ from specsr.config import ModelConfig, STFTConfig
 from specsr.spectral import normalize
 
 BLANK_VALUE = 0.0  # normalised input value in the blanked (above-cutoff) region
+POOL = 2  # each U-Net level halves frequency and time
+
+
+def _conv_reach(module: nn.Module, stride: int) -> int:
+    """Frames along time that the convolutions of ``module`` (in sequence) reach, at ``stride``."""
+    return sum((m.kernel_size[1] // 2) * m.dilation[1] * stride for m in module.modules() if isinstance(m, nn.Conv2d))
 
 
 def _norm(kind: str, ch: int) -> nn.Module:
@@ -89,6 +95,26 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(ConvBlock(2 * ch[i], ch[i], cfg.norm) for i in reversed(range(len(ch) - 1)))
         self.out = nn.Conv2d(ch[0], 1, 1)
 
+    @property
+    def receptive_field_frames(self) -> int:
+        """Half-width, in frames, of the receptive field along time (an upper bound), from the layers themselves.
+
+        Walks the deepest path of :meth:`forward`: each convolution reaches ``(k_t // 2)·dilation``
+        frames at the current stride, each pooling and each nearest upsampling ``POOL − 1`` frames at
+        the finer stride; the frequency-mixing layers are pointwise in time.
+        """
+        stride = 1
+        reach = _conv_reach(self.inc, stride)
+        for block in self.down:
+            reach += (POOL - 1) * stride
+            stride *= POOL
+            reach += _conv_reach(block, stride)
+        reach += _conv_reach(self.mix, stride)
+        for conv, block in zip(self.up_conv, self.up, strict=True):
+            stride //= POOL
+            reach += (POOL - 1) * stride + _conv_reach(conv, stride) + _conv_reach(block, stride)
+        return reach + _conv_reach(self.out, stride)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, f, t = x.shape
         if f != self.n_bins:
@@ -100,10 +126,10 @@ class UNet(nn.Module):
         h = self.inc(x)
         for block in self.down:
             skips.append(h)
-            h = block(F.avg_pool2d(h, 2))
+            h = block(F.avg_pool2d(h, POOL))
         h = self.mix(h)
         for conv, block in zip(self.up_conv, self.up, strict=True):
-            h = conv(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = conv(F.interpolate(h, scale_factor=float(POOL), mode="nearest"))
             h = block(torch.cat([h, skips.pop()], dim=1))
         return self.out(h)[:, :, :f, :t]
 
@@ -190,4 +216,5 @@ def build_model(cfg: ModelConfig, stft: STFTConfig) -> UNet:
 
 
 def count_parameters(module: nn.Module) -> int:
+    """Number of parameters of ``module``."""
     return sum(p.numel() for p in module.parameters())

@@ -34,11 +34,12 @@ import math
 
 import torch
 
-from specsr.config import STFTConfig
+from specsr.config import INFERENCE_DEFAULTS as _D
+from specsr.config import PHASE_METHODS, STFTConfig
 from specsr.errors import SpecsrError
 from specsr.spectral import frames_nf, inverse_envelope, istft, overlap_add_nf
 
-METHODS = ("fgla", "griffinlim", "lowres")
+METHODS = PHASE_METHODS
 INITS = ("lowres", "random")
 _EPS = 1e-12
 
@@ -125,7 +126,7 @@ def _check_inputs(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tens
 
 
 def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor, cfg: STFTConfig, *,
-                       method: str = "fgla", n_iter: int = 32, momentum: float = 0.99, init: str = "lowres",
+                       method: str = _D.phase, n_iter: int = _D.n_iter, momentum: float = 0.99, init: str = "lowres",
                        phase_lock: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
     """The complex STFT frames ``[B, F, M]`` after phase reconstruction (the final magnitude step applied).
 
@@ -204,7 +205,7 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
 
 
 def reconstruct(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor, cfg: STFTConfig, length: int,
-                method: str = "fgla", n_iter: int = 32, momentum: float = 0.99, init: str = "lowres", *,
+                method: str = _D.phase, n_iter: int = _D.n_iter, momentum: float = 0.99, init: str = "lowres", *,
                 phase_lock: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
     """Waveform ``[B, length]`` from a magnitude ``[B, F, N]`` and the known bins of ``known`` ``[B, F, N]``.
 

@@ -1,18 +1,18 @@
-"""Inference: load a model, upsample arrays or files of any length in bounded memory.
+"""Inference: load a model and upsample arrays or files of any length in bounded memory.
 
-Data flow (DESIGN.md): resample each channel to the model's rate (soxr) → centred STFT →
+Data flow (docs/method.md): resample each channel to the model's rate (soxr) → the model's STFT →
 log-power → U-Net (all channels batched) → predicted magnitude → merge: bins below the cutoff
-keep the input's complex STFT exactly, a crossfade of :data:`CROSSFADE_BINS` bins, above it the
-predicted magnitude with a reconstructed phase (:mod:`specsr.phase`) → inverse STFT → exactly
-``round(T · sr_out / sr_in)`` samples.
+keep the input's complex STFT exactly, a crossfade of a few bins, above it the predicted
+magnitude with a reconstructed phase (:mod:`specsr.phase`) → inverse STFT → exactly
+``round(T · sr_out / sr_in)`` samples. Long inputs stream through :class:`specsr.chunking.ChunkEngine`,
+whose chunked output equals the whole-file output exactly.
 
-Long inputs run in chunks of frames that are exact, not approximate: every stage is local in
-time, so a block with enough context on each side gives, in its centre, the same numbers as the
-whole file (up to float rounding). See :class:`_ChunkProcessor` for the sketch.
-
-    >>> ups = load_model("path/to/model.pt")
+    >>> ups = load_model("path/to/model.pt")            # or None / "bundled": the bundled model
     >>> out, sr_out = ups.upsample(wav, 16000)          # wav: float32 [C, T]
     >>> report = ups.upsample_file("in.wav", "out.wav")
+
+Settings (phase method, iterations, chunk length, precision) default to
+:class:`specsr.config.InferenceConfig`; every method takes the ones a caller wants to change.
 """
 
 from __future__ import annotations
@@ -23,44 +23,36 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from specsr import pretrained
 from specsr.audio import (
     PCM_FORMATS,
-    AudioInfo,
     audio_info,
     output_format,
     output_subtype,
-    read_audio,
+    read_excerpts,
     resample,
+    resampled_blocks,
     resampled_length,
+    write_stream,
 )
 from specsr.checkpoint import LoadedModel, load_checkpoint, unwrap
-from specsr.config import ModelConfig
+from specsr.chunking import ChunkEngine, Timing
+from specsr.config import INFERENCE_DEFAULTS, InferenceConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
 from specsr.models import build_inputs, fuse_batchnorm
-from specsr.phase import METHODS, light_cone_frames, reconstruct_frames
-from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude, overlap_add
-from specsr.spectral import frames as padded_frames
-from specsr.utils import check_output_path, resolve_device, temp_path_beside
+from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
+from specsr.utils import check_output_path, resolve_device
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-DEFAULT_MODEL = "specsr-unet-48k-v1"
-CROSSFADE_BINS = 6  # bins above the cutoff where the input fades into the prediction (≈ 140 Hz at 48k/2048)
-PHASE_LOCK_RATIO = 0.1  # near its Nyquist the input keeps its phase where |input| ≥ this × |prediction|
-MODEL_FRAME_BUDGET = 2048  # channels × frames per network call: bounds its activations (~1.2 GB peak RSS in all)
-SILENT_FRAME_POWER = 1e-12  # summed low-band power under which a frame is digital silence
 LONG_FILE_SECONDS = 120.0  # longer files: the cutoff is measured on excerpts, not the whole file
-FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
-CUTOFF_SOURCES = ("detected", "given", "nominal")
 
 
 class NothingToAddError(SpecsrError):
@@ -71,73 +63,18 @@ class UpsampleWarning(UserWarning):
     """Something the user should know about a result (cutoff outside the trained range, …)."""
 
 
-# --------------------------------------------------------------------------------------- models
-
-
-@dataclass(frozen=True)
-class BundledModel:
-    """A model shipped in ``specsr/pretrained/<name>.pt`` (description from ``<name>.json``)."""
-
-    name: str
-    path: Path
-    description: str
-
-
-def list_bundled_models() -> list[BundledModel]:
-    """The bundled models, sorted by name (empty until one is installed)."""
-    if not PRETRAINED_DIR.is_dir():
-        return []
-    models = []
-    for path in sorted(PRETRAINED_DIR.glob("*.pt")):
-        description = ""
-        meta = path.with_suffix(".json")
-        if meta.is_file():
-            import json
-
-            try:
-                description = str(json.loads(meta.read_text()).get("description", ""))
-            except (OSError, ValueError, AttributeError):
-                description = ""
-        models.append(BundledModel(path.stem, path, description))
-    return models
-
-
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto",
-               precision: str = "auto") -> Upsampler:
+               precision: str | None = None, settings: InferenceConfig | None = None) -> Upsampler:
     """An :class:`Upsampler` for a bundled model name (``None`` or ``"bundled"``: the default one) or a
-    checkpoint path."""
-    if name_or_path == "bundled":
-        name_or_path = None
-    if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in
-                                {m.name for m in list_bundled_models()} | {DEFAULT_MODEL}):
-        bundled = list_bundled_models()
-        if not bundled:
-            raise SpecsrError("no bundled model is installed; pass --model PATH to a checkpoint made by "
-                              "specsr train/export")
-        wanted = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
-        match = [m for m in bundled if m.name == wanted]
-        if not match and name_or_path is None and len(bundled) == 1:
-            match = bundled
-        if not match:
-            names = ", ".join(m.name for m in bundled)
-            raise SpecsrError(f"no bundled model named {wanted!r}; bundled: {names}")
-        return Upsampler(load_checkpoint(match[0].path), device=device, precision=precision)
-    path = Path(name_or_path)
-    if not path.exists() and path.suffix == "" and os.sep not in str(name_or_path):
-        names = ", ".join(m.name for m in list_bundled_models()) or "none installed"
-        raise SpecsrError(f"--model {name_or_path}: no such checkpoint file or bundled model (bundled: {names})")
-    return Upsampler(load_checkpoint(path), device=device, precision=precision)
-
-
-def receptive_field_frames(cfg: ModelConfig) -> int:
-    """Half-width, in frames, of the U-Net's receptive field along time (an upper bound).
-
-    Per level ``l ≥ 1`` (stride ``2^l``): pooling ``2^(l−1)``, two 3×3 convs ``2·2^l``, nearest
-    upsampling ``2^(l−1)``, the 3×3 conv after it ``2^(l−1)``, the decoder block ``2·2^(l−1)``:
-    ``9·2^(l−1)``; plus 2 for the input block. The frequency-mixing layers are pointwise in time.
-    """
-    levels = len(cfg.channels)
-    return 2 + 9 * (2 ** (levels - 1) - 1)
+    checkpoint path. ``precision`` overrides ``settings.precision``."""
+    if pretrained.is_bundled_name(name_or_path):
+        path = pretrained.bundled_path(None if name_or_path is None else str(name_or_path))
+    else:
+        path = Path(name_or_path)  # type: ignore[arg-type]
+        if not path.exists() and path.suffix == "" and os.sep not in str(name_or_path):
+            names = ", ".join(m.name for m in pretrained.list_bundled_models()) or "none installed"
+            raise SpecsrError(f"{name_or_path}: no such checkpoint file or bundled model (bundled: {names})")
+    return Upsampler(load_checkpoint(path), device=device, precision=precision, settings=settings)
 
 
 # --------------------------------------------------------------------------------------- report
@@ -145,10 +82,10 @@ def receptive_field_frames(cfg: ModelConfig) -> int:
 
 @dataclass(frozen=True)
 class CutoffChoice:
-    """Where the prediction takes over, and why."""
+    """Where the prediction takes over, and why (``source``: detected, given or nominal)."""
 
     cutoff_hz: float
-    source: str  # one of CUTOFF_SOURCES
+    source: str
     silent: bool
     nothing_to_add: bool
     messages: tuple[str, ...]
@@ -186,28 +123,23 @@ class UpsampleReport:
         return text
 
 
-@dataclass
-class _Timing:
-    model_seconds: float = 0.0
-    phase_seconds: float = 0.0
-
-
 # ------------------------------------------------------------------------------------- upsampler
 
 
 class Upsampler:
     """A loaded model ready to upsample arrays and files to ``sr_out``.
 
-    ``precision``: ``auto`` (bf16 autocast for the network on CPU, fp32 elsewhere), ``fp32`` or
-    ``bf16``. Phase reconstruction always runs in fp32.
+    ``settings`` (default :data:`specsr.config.INFERENCE_DEFAULTS`) are the defaults of every call;
+    ``precision`` overrides ``settings.precision``: ``auto`` (bf16 autocast for the network on CPU,
+    fp32 elsewhere), ``fp32`` or ``bf16``. Phase reconstruction always runs in fp32.
     """
 
-    def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str | None = None,
+                 settings: InferenceConfig | None = None) -> None:
         if not loaded.stft.center or loaded.stft.hop_length > loaded.stft.n_fft // 2:
             raise SpecsrError(f"{loaded.path or loaded.name}: the pipeline needs a centred STFT with "
                               f"hop_length <= n_fft/2")
-        if precision not in ("auto", "fp32", "bf16"):
-            raise SpecsrError(f"unknown precision {precision!r}; use auto, fp32 or bf16")
+        self.settings = (settings or INFERENCE_DEFAULTS).with_overrides(precision=precision)
         self.loaded = loaded
         self.device = resolve_device(device)
         # A private copy: the caller's module (e.g. a model in training) keeps its device, mode and layout.
@@ -218,9 +150,8 @@ class Upsampler:
         self.stft = loaded.stft
         self.task = loaded.task
         self.model_cfg = loaded.model_cfg
-        if precision == "auto":
-            precision = "bf16" if self.device.type == "cpu" else "fp32"
-        self.precision = precision
+        precision = self.settings.precision
+        self.precision = ("bf16" if self.device.type == "cpu" else "fp32") if precision == "auto" else precision
 
     @property
     def sr_out(self) -> int:
@@ -229,6 +160,17 @@ class Upsampler:
     @property
     def name(self) -> str:
         return self.loaded.name or Path(self.loaded.path).stem
+
+    @property
+    def frame_multiple(self) -> int:
+        return self.model_cfg.frame_multiple
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return int(self.model.receptive_field_frames)  # type: ignore[operator, arg-type]
+
+    def _settings(self, phase: str | None, n_iter: int | None, chunk_seconds: float | None) -> InferenceConfig:
+        return self.settings.with_overrides(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds)
 
     # ------------------------------------------------------------------------------ cutoff
     def choose_cutoff(self, wav: np.ndarray, sr_in: int, cutoff_hz: float | None = None) -> CutoffChoice:
@@ -249,10 +191,10 @@ class Upsampler:
             except (TypeError, ValueError):
                 cutoff = math.nan
             if not (math.isfinite(cutoff) and cutoff > 0):
-                raise SpecsrError(f"--cutoff-hz must be a positive frequency in Hz, got {cutoff_hz!r}")
+                raise SpecsrError(f"the cutoff must be a positive frequency in Hz, got {cutoff_hz!r}")
             source = "given"
             if cutoff > nyquist_in:
-                messages.append(f"--cutoff-hz {cutoff:g} is above the input's Nyquist frequency; "
+                messages.append(f"cutoff {cutoff:g} Hz is above the input's Nyquist frequency; "
                                 f"using {nyquist_in:g} Hz")
                 cutoff = nyquist_in
         kc = cutoff_bin(min(cutoff, self.sr_out / 2), self.stft)
@@ -264,34 +206,49 @@ class Upsampler:
         return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages))
 
     # ------------------------------------------------------------------------------ arrays
-    def upsample(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None, phase: str = "fgla",
-                 n_iter: int = 32, chunk_seconds: float = 20.0,
+    def upsample(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None, phase: str | None = None,
+                 n_iter: int | None = None, chunk_seconds: float | None = None,
                  copy_full_band: bool = False) -> tuple[np.ndarray, int]:
         """Upsample ``wav`` ``[C, T]`` (or ``[T]``) float at ``sr_in`` → (``[C, T_out]`` float32, ``sr_out``).
 
         ``T_out = round(T · sr_out / sr_in)``. Raises :class:`NothingToAddError` for full-band input
         at ``sr_out`` or above unless ``copy_full_band`` (then the input, resampled, is returned).
         """
+        out, sr_out, _ = self._upsample_array(wav, sr_in, cutoff_hz=cutoff_hz,
+                                              settings=self._settings(phase, n_iter, chunk_seconds),
+                                              copy_full_band=copy_full_band, keep_magnitudes=False)
+        return out, sr_out
+
+    def upsample_with_magnitude(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None,
+                                n_iter: int | None = None) -> tuple[np.ndarray, int, torch.Tensor | None]:
+        """:meth:`upsample`, plus the predicted magnitude ``[C, F, N]`` the output was built from (None for
+        silent input). For training's validation, which scores both from one network pass."""
+        return self._upsample_array(wav, sr_in, cutoff_hz=cutoff_hz, settings=self._settings(None, n_iter, None),
+                                    copy_full_band=False, keep_magnitudes=True)
+
+    def _upsample_array(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None, settings: InferenceConfig,
+                        copy_full_band: bool, keep_magnitudes: bool) -> tuple[np.ndarray, int, torch.Tensor | None]:
         x = _as_channels(wav)
         _check_rate(sr_in)
-        self._check_options(phase, n_iter, chunk_seconds)
         choice = self.choose_cutoff(x, sr_in, cutoff_hz)
         for message in choice.messages:
-            warnings.warn(message, UpsampleWarning, stacklevel=2)
+            warnings.warn(message, UpsampleWarning, stacklevel=3)
         y = resample(x, sr_in, self.sr_out)
         if choice.silent or (choice.nothing_to_add and copy_full_band):
-            return y, self.sr_out
+            return y, self.sr_out, None
         if choice.nothing_to_add:
             raise NothingToAddError(_nothing_message(sr_in, self.sr_out))
-        proc = _ChunkProcessor(self, x.shape[0], y.shape[-1], sr_in, choice.cutoff_hz, phase, n_iter, chunk_seconds)
+        engine = ChunkEngine(self, x.shape[0], y.shape[-1], sr_in, choice.cutoff_hz, settings,
+                             keep_magnitudes=keep_magnitudes)
         block = max(1, int(self.sr_out))
-        out = np.concatenate(list(proc.run(y[:, i:i + block] for i in range(0, y.shape[-1], block))), axis=-1)
-        return out, self.sr_out
+        out = np.concatenate(list(engine.run(y[:, i:i + block] for i in range(0, y.shape[-1], block))), axis=-1)
+        mag = torch.cat(engine.kept, dim=-1) if engine.kept else None
+        return out, self.sr_out, mag
 
     # ------------------------------------------------------------------------------- files
     def upsample_file(self, in_path: str | os.PathLike, out_path: str | os.PathLike, *, force: bool = False,
-                      cutoff_hz: float | None = None, phase: str = "fgla", n_iter: int = 32,
-                      chunk_seconds: float = 20.0, copy_full_band: bool = False, float_output: bool = False,
+                      cutoff_hz: float | None = None, phase: str | None = None, n_iter: int | None = None,
+                      chunk_seconds: float | None = None, copy_full_band: bool = False, float_output: bool = False,
                       progress: Callable[[float], None] | None = None) -> UpsampleReport:
         """Upsample one file, streaming: memory does not grow with the file's length.
 
@@ -300,7 +257,7 @@ class Upsampler:
         ``progress`` is called with the seconds of input done so far.
         """
         t_start = time.perf_counter()
-        self._check_options(phase, n_iter, chunk_seconds)
+        settings = self._settings(phase, n_iter, chunk_seconds)
         src, dst = Path(in_path), Path(out_path)
         info = audio_info(src)
         check_output_path(dst, overwrite=force)
@@ -314,23 +271,23 @@ class Upsampler:
         if not sf.check_format(fmt, subtype):
             raise SpecsrError(f"{dst}: subtype {subtype} is not possible in {fmt} files")
 
-        choice = self.choose_cutoff(_cutoff_excerpt(src, info), info.sample_rate, cutoff_hz)
+        choice = self.choose_cutoff(read_excerpts(src, info, whole_below_seconds=LONG_FILE_SECONDS),
+                                    info.sample_rate, cutoff_hz)
         for message in choice.messages:
             warnings.warn(message, UpsampleWarning, stacklevel=2)
         if choice.nothing_to_add and not copy_full_band and not choice.silent:
             raise NothingToAddError(f"{src}: " + _nothing_message(info.sample_rate, self.sr_out))
         n_out = resampled_length(info.n_frames, info.sample_rate, self.sr_out)
-        blocks: Iterable[np.ndarray] = _resampled_blocks(src, info, self.sr_out)
-        timing = _Timing()
+        blocks: Iterable[np.ndarray] = resampled_blocks(src, info, self.sr_out)
+        timing = Timing()
         copied = choice.silent or choice.nothing_to_add
         if not copied:
-            proc = _ChunkProcessor(self, info.channels, n_out, info.sample_rate, choice.cutoff_hz, phase, n_iter,
-                                   chunk_seconds)
-            timing = proc.timing
-            blocks = proc.run(blocks)
+            engine = ChunkEngine(self, info.channels, n_out, info.sample_rate, choice.cutoff_hz, settings)
+            timing = engine.timing
+            blocks = engine.run(blocks)
         if progress is not None:
             blocks = _report_progress(blocks, progress, self.sr_out)
-        peak, scaled_db = _write_stream(dst, blocks, self.sr_out, info.channels, fmt, subtype, force)
+        peak, scaled_db = write_stream(dst, blocks, self.sr_out, info.channels, fmt, subtype, force)
         duration_s = info.n_frames / info.sample_rate
         return UpsampleReport(
             duration_s=duration_s, sr_in=info.sample_rate, sr_out=self.sr_out, cutoff_hz=choice.cutoff_hz,
@@ -339,16 +296,8 @@ class Upsampler:
             scaled_db=scaled_db, subtype=subtype, channels=info.channels, in_path=str(src), out_path=str(dst),
             copied=copied, messages=list(choice.messages))
 
-    # ----------------------------------------------------------------------------- helpers
-    def _check_options(self, phase: str, n_iter: int, chunk_seconds: float) -> None:
-        if phase not in METHODS:
-            raise SpecsrError(f"unknown --phase {phase!r}; choose from {', '.join(METHODS)}")
-        if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-            raise SpecsrError(f"--n-iter must be a whole number >= 0, got {n_iter!r}")
-        if not (math.isfinite(chunk_seconds) and chunk_seconds > 0):
-            raise SpecsrError(f"--chunk-seconds must be > 0, got {chunk_seconds!r}")
-
-    def _autocast(self) -> Any:
+    # ----------------------------------------------------------------------------- network
+    def _autocast(self) -> AbstractContextManager[object]:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
@@ -393,242 +342,8 @@ def _as_channels(wav: np.ndarray) -> np.ndarray:
 
 
 def _check_rate(sr_in: int) -> None:
-    if not isinstance(sr_in, (int, np.integer)) or sr_in <= 0:
+    if not isinstance(sr_in, int | np.integer) or sr_in <= 0:
         raise SpecsrError(f"the input sample rate must be a positive integer, got {sr_in!r}")
-
-
-# --------------------------------------------------------------------------------- chunking
-
-
-class _ChunkProcessor:
-    """Exact chunked processing of one signal at ``sr_out``: a stream of blocks in, a stream out.
-
-    The frames ``0 … N−1`` of the centred STFT are cut into cores of ``chunk`` frames. For each
-    core ``[s, e)`` the phase is reconstructed on ``[s − Kp, e + Kp)`` and the magnitudes it needs
-    come from model calls with ``Km`` more frames on each side::
-
-        frames  0                                                              N
-                |.......[====== core s..e ======]..............................|
-        phase          [-- Kp --|              |-- Kp --]
-        model     [-Km-|-- Kp --|   (sub-blocks of G frames, each ±Km) |-- Kp --|-Km-]
-        samples                 [s·hop ... e·hop)   ← written, then the next core starts at e
-
-    Why it is exact rather than "close": one Griffin-Lim iteration mixes a frame only with the
-    ``r = ceil(n_fft/hop) − 1`` frames it overlaps, so after ``n_iter`` iterations and the final
-    overlap-add a frame depends on nothing farther than ``Kp = r·(n_iter + 1)`` frames
-    (:func:`specsr.phase.light_cone_frames`, 99 frames ≈ 1.1 s for 32 iterations at 48k/2048/512).
-    The U-Net's receptive field is finite too (:func:`receptive_field_frames`, 137 frames for
-    five levels); each model call starts on a multiple of its pooling stride so that the pooling
-    grid is the whole file's. Inside the light cones the numbers are those of the whole file —
-    the cores tile the output with no crossfade at all, and chunk size only trades memory
-    against the overhead of the contexts. Model outputs already computed for the previous core's
-    right context are reused. (A model with GroupNorm normalises over the whole block and is
-    only approximately chunk-invariant.)
-    """
-
-    def __init__(self, ups: Upsampler, n_channels: int, n_samples: int, sr_in: int, cutoff_hz: float,
-                 phase: str, n_iter: int, chunk_seconds: float) -> None:
-        cfg = ups.stft
-        self.ups, self.cfg = ups, cfg
-        self.n_channels = n_channels
-        self.n_samples = n_samples
-        # Very short signals are zero-padded so that the reflect padding of the centred STFT works.
-        self.n_work = max(n_samples, cfg.n_fft // 2 + 1)
-        self.n_frames = self.n_work // cfg.hop_length + 1
-        self.phase, self.n_iter = phase, n_iter
-        self.k_cut = cutoff_bin(cutoff_hz, cfg)
-        self.k_nyq_in = cutoff_bin(min(sr_in, ups.sr_out) / 2, cfg)
-        bins = torch.arange(cfg.n_bins, dtype=torch.float32)
-        ramp = (self.k_cut + CROSSFADE_BINS - bins) / (CROSSFADE_BINS + 1)
-        self.mask = ramp.clamp(0.0, 1.0).where(bins >= self.k_cut, torch.ones(()))[None, :, None].to(ups.device)
-        self.k_phase = light_cone_frames(cfg, 0 if phase == "lowres" else n_iter)
-        stride = ups.model_cfg.frame_multiple
-        self.stride = stride
-        self.k_model = -(-receptive_field_frames(ups.model_cfg) // stride) * stride
-        self.chunk = max(1, int(round(chunk_seconds * cfg.sample_rate / cfg.hop_length)))
-        budget = max(stride, MODEL_FRAME_BUDGET // max(1, n_channels) - 2 * self.k_model)
-        self.model_block = max(2 * self.k_model, budget) // stride * stride or stride
-        self.timing = _Timing()
-        # input samples (working signal), [C, n], starting at sample self._buf_start
-        self._buf = np.zeros((n_channels, 0), np.float32)
-        self._buf_start = 0
-        self._source_done = False
-        self._received = 0
-        # model magnitudes cached from the previous core, frames [self._mag_start, +width)
-        self._mag: torch.Tensor | None = None
-        self._mag_start = 0
-
-    # --------------------------------------------------------------------------- input side
-    def _pull(self, source: Iterator[np.ndarray], upto: int) -> None:
-        """Read blocks until the working signal is buffered up to sample ``upto`` (exclusive)."""
-        while self._buf_start + self._buf.shape[1] < upto and not self._source_done:
-            try:
-                block = next(source)
-            except StopIteration:
-                self._source_done = True
-                missing = self.n_samples - self._received
-                if missing > 0:
-                    raise SpecsrError(f"the input stream ended {missing} samples early") from None
-                pad = self.n_work - self.n_samples
-                if pad:
-                    self._buf = np.concatenate([self._buf, np.zeros((self.n_channels, pad), np.float32)], axis=1)
-                break
-            block = np.asarray(block, dtype=np.float32)
-            take = min(block.shape[1], self.n_samples - self._received)
-            self._received += take
-            self._buf = np.concatenate([self._buf, block[:, :take]], axis=1)
-
-    def _frames(self, source: Iterator[np.ndarray], fa: int, fb: int) -> torch.Tensor:
-        """The input's STFT frames ``[C, F, fb − fa]`` (reflect padding at the signal's ends)."""
-        half = self.cfg.n_fft // 2
-        idx = np.arange(fa * self.cfg.hop_length, (fb - 1) * self.cfg.hop_length + self.cfg.n_fft) - half
-        idx = np.where(idx < 0, -idx, idx)
-        idx = np.where(idx >= self.n_work, 2 * (self.n_work - 1) - idx, idx)
-        self._pull(source, int(idx.max()) + 1)
-        if idx.min() < self._buf_start:
-            raise RuntimeError("chunking bug: needed samples were dropped")  # never for valid schedules
-        seg = torch.from_numpy(self._buf[:, idx - self._buf_start]).to(self.ups.device)
-        return padded_frames(seg, self.cfg)
-
-    def _model_start(self, frame: int) -> int:
-        return max(0, frame - self.k_model) // self.stride * self.stride
-
-    # ------------------------------------------------------------------------------- stages
-    def _magnitudes(self, known: torch.Tensor, k_start: int, a: int, b: int) -> torch.Tensor:
-        """Predicted magnitude for frames ``[a, b)``; ``known`` holds frames from ``k_start``."""
-        parts = []
-        u = a
-        if self._mag is not None and self._mag_start <= a < self._mag_start + self._mag.shape[-1]:
-            cached = self._mag[..., a - self._mag_start:b - self._mag_start]
-            parts.append(cached)
-            u = a + cached.shape[-1]
-        t0 = time.perf_counter()
-        for g in range(u, b, self.model_block):
-            h = min(b, g + self.model_block)
-            ia, ib = self._model_start(g), min(self.n_frames, h + self.k_model)
-            mag = self.ups.predict_magnitude(known[..., ia - k_start:ib - k_start], self.k_cut)
-            parts.append(mag[..., g - ia:h - ia])
-        self._sync()
-        self.timing.model_seconds += time.perf_counter() - t0
-        mag = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-        self._mag, self._mag_start = mag, a
-        return mag
-
-    def _sync(self) -> None:
-        if self.ups.device.type == "cuda":
-            torch.cuda.synchronize(self.ups.device)
-
-    def run(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Consume input blocks ``[C, n]`` at ``sr_out`` (``n_samples`` in all); yield output blocks ``[C, m]``."""
-        source = iter(blocks)
-        cfg, hop = self.cfg, self.cfg.hop_length
-        half = cfg.n_fft // 2
-        for s in range(0, self.n_frames, self.chunk):
-            e = min(self.n_frames, s + self.chunk)
-            a, b = max(0, s - self.k_phase), min(self.n_frames, e + self.k_phase)
-            cache_end = self._mag_start + self._mag.shape[-1] if self._mag is not None else a
-            first_new = cache_end if self._mag is not None and self._mag_start <= a < cache_end else a
-            if first_new < b:  # the model runs on [first_new, b) with its context
-                k_start, k_end = min(a, self._model_start(first_new)), min(self.n_frames, b + self.k_model)
-            else:
-                k_start, k_end = a, b
-            known = self._frames(source, k_start, k_end)
-            mag = self._magnitudes(known, k_start, a, b)
-            known_ab = known[..., a - k_start:b - k_start]
-            t0 = time.perf_counter()
-            mag = self._gate_silence(mag, known_ab)
-            lock = self._phase_lock(known_ab, mag)
-            spec = reconstruct_frames(mag, known_ab, self.mask, cfg, method=self.phase, n_iter=self.n_iter,
-                                      phase_lock=lock)
-            sig = overlap_add(spec, cfg)  # padded time axis from padded sample a·hop
-            lo, hi = s * hop, (self.n_samples if e == self.n_frames else min(self.n_samples, e * hop))
-            out = sig[:, lo + half - a * hop:hi + half - a * hop].float().cpu().numpy() if hi > lo else \
-                np.zeros((self.n_channels, 0), np.float32)
-            self._sync()
-            self.timing.phase_seconds += time.perf_counter() - t0
-            # forget what the next core cannot need
-            nxt = max(0, e - self.k_phase)
-            keep_frame = min(nxt, self._model_start(b))
-            keep_sample = max(0, keep_frame * hop - half)
-            if keep_sample > self._buf_start and keep_frame > 0:
-                cut = min(keep_sample - self._buf_start, self._buf.shape[1])
-                self._buf = self._buf[:, cut:]
-                self._buf_start += cut
-            if self._mag is not None and nxt > self._mag_start:
-                self._mag = self._mag[..., nxt - self._mag_start:]
-                self._mag_start = nxt
-            if out.shape[1]:
-                yield out
-        # drain the source (it may hold padding beyond n_samples): nothing else to produce
-        self._pull(source, self.n_work)
-
-    def _gate_silence(self, mag: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        """No prediction over digital silence: frames whose known band is empty get no new band."""
-        low_power = known[:, :self.k_cut].abs().square().sum(dim=1, keepdim=True)  # [C, 1, M]
-        return torch.where(low_power > SILENT_FRAME_POWER, mag, torch.zeros_like(mag))
-
-    def _phase_lock(self, known: torch.Tensor, mag: torch.Tensor) -> torch.Tensor | None:
-        """Bins between the cutoff and the input's Nyquist where the input's phase is worth keeping."""
-        if self.k_nyq_in <= self.k_cut:
-            return None
-        bins = torch.arange(self.cfg.n_bins, device=known.device)[None, :, None]
-        in_band = (bins >= self.k_cut) & (bins < self.k_nyq_in)
-        return in_band & (known.abs() >= PHASE_LOCK_RATIO * mag)
-
-
-# -------------------------------------------------------------------------------- file helpers
-
-
-def _cutoff_excerpt(path: Path, info: AudioInfo, n_excerpts: int = 60, excerpt_seconds: float = 1.0) -> np.ndarray:
-    """The samples to measure the cutoff on: the whole file, or faded excerpts spread over a long one."""
-    if info.seconds <= LONG_FILE_SECONDS:
-        wav, _ = read_audio(path)
-        return wav
-    sr = info.sample_rate
-    n = int(excerpt_seconds * sr)
-    fade = np.hanning(2 * max(1, n // 10))
-    taper = np.ones(n, np.float32)
-    taper[:len(fade) // 2] = fade[:len(fade) // 2]
-    taper[n - len(fade) // 2:] = fade[len(fade) // 2:]
-    gap = np.zeros((info.channels, n // 20), np.float32)
-    parts = []
-    for start in np.linspace(0, info.n_frames - n, n_excerpts).astype(int):
-        wav, _ = read_audio(path, start=int(start), stop=int(start) + n)
-        parts += [wav * taper[:wav.shape[1]], gap]
-    return np.concatenate(parts, axis=1)
-
-
-def _resampled_blocks(path: Path, info: AudioInfo, sr_out: int, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Stream a file resampled to ``sr_out`` as blocks ``[C, n]``, exactly ``resampled_length`` samples in all."""
-    import soxr
-
-    n_out = resampled_length(info.n_frames, info.sample_rate, sr_out)
-    stream = None if info.sample_rate == sr_out else \
-        soxr.ResampleStream(info.sample_rate, sr_out, info.channels, dtype="float32", quality="VHQ")
-    emitted = read = 0
-    try:
-        fh = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise SpecsrError(f"{path}: not a readable audio file ({exc})") from None
-    with fh:
-        while read < info.n_frames:
-            try:
-                data = fh.read(min(block_frames, info.n_frames - read), dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise SpecsrError(f"{path}: read error after {read} samples ({exc})") from None
-            if len(data) == 0:
-                raise SpecsrError(f"{path}: the file ends after {read} of {info.n_frames} samples (truncated?)")
-            if not np.isfinite(data).all():
-                raise SpecsrError(f"{path}: contains NaN or infinite samples")
-            read += len(data)
-            last = read >= info.n_frames
-            out = data if stream is None else stream.resample_chunk(np.ascontiguousarray(data), last=last)
-            take = min(len(out), n_out - emitted)
-            if take > 0:
-                emitted += take
-                yield np.ascontiguousarray(out[:take].T)
-    if emitted < n_out:
-        yield np.zeros((info.channels, n_out - emitted), np.float32)
 
 
 def _report_progress(blocks: Iterable[np.ndarray], progress: Callable[[float], None],
@@ -638,50 +353,3 @@ def _report_progress(blocks: Iterable[np.ndarray], progress: Callable[[float], N
         done += block.shape[1]
         progress(done / sr_out)
         yield block
-
-
-def _write_stream(dst: Path, blocks: Iterable[np.ndarray], sr_out: int, n_channels: int, fmt: str, subtype: str,
-                  overwrite: bool) -> tuple[float, float]:
-    """Write blocks ``[C, n]`` to ``dst`` atomically; scale down integer output that would clip.
-
-    Integer subtypes go through a float intermediate (W64, no 4 GB limit) because the peak is only
-    known at the end. Returns ``(peak before scaling, scaling in dB ≤ 0)``.
-    """
-    temps: list[str] = []
-
-    def temp(suffix: str) -> str:
-        name = temp_path_beside(dst, suffix)
-        temps.append(name)
-        return name
-
-    peak = 0.0
-    scaled_db = 0.0
-    try:
-        direct = subtype in FLOAT_SUBTYPES
-        first = temp(".tmp") if direct else temp(".float.w64")
-        with sf.SoundFile(first, "w", sr_out, n_channels, subtype=subtype if direct else "FLOAT",
-                          format=fmt if direct else "W64") as fh:
-            for block in blocks:
-                if block.shape[1]:
-                    block_peak = float(np.abs(block).max())
-                    if not math.isfinite(block_peak):
-                        raise SpecsrError(f"{dst}: the output has non-finite samples (a broken model?)")
-                    peak = max(peak, block_peak)
-                    fh.write(block.T)
-        final = first
-        if not direct:
-            gain = 1.0 / peak if peak > 1.0 else 1.0
-            scaled_db = 20 * math.log10(gain)
-            final = temp(".tmp")
-            with sf.SoundFile(first, "r") as src, \
-                    sf.SoundFile(final, "w", sr_out, n_channels, subtype=subtype, format=fmt) as out:
-                for block in src.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
-                    out.write(block * gain if gain != 1.0 else block)
-        if dst.exists() and not overwrite:
-            raise SpecsrError(f"{dst}: exists already (use --force to overwrite)")
-        os.replace(final, dst)
-        temps.remove(final)
-    finally:
-        for name in temps:
-            Path(name).unlink(missing_ok=True)
-    return peak, scaled_db

@@ -1,10 +1,12 @@
 """Spectrogram figures: input, output and (optionally) the truth side by side, on one dB scale.
 
-matplotlib is imported inside the functions only (Agg backend), so importing specsr stays fast.
-Each panel shows the channel mean of a file at its own rate, with the same frequency resolution
-(≈ 23 Hz per bin, the metric's 2048 points at 48 kHz) and the same colour scale, so that what
-the model added can be read against the input's band and the truth. The cutoff where the
-prediction takes over is drawn as a dashed line.
+matplotlib is imported inside the functions only, so importing specsr stays fast, and only its
+object API is used (``Figure`` drawn on an Agg canvas, never ``pyplot`` nor ``matplotlib.use``): a
+notebook's backend and figures are left alone. Each panel shows the channel mean of a file at its
+own rate, with the same frequency resolution (≈ 23 Hz per bin, the bin width of the metric's STFT,
+:data:`specsr.metrics.METRIC_STFT`) and the same colour scale, so that what the model added can be
+read against the input's band and the truth. The cutoff where the prediction takes over is drawn as
+a dashed line. Spectrograms are computed by the project's one STFT, :func:`specsr.spectral.stft`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -23,10 +25,12 @@ from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
 from specsr.utils import atomic_write, check_output_path
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 FREQ_SCALES = ("linear", "log")
 DYNAMIC_RANGE_DB = 100.0
 MAX_COLUMNS = 1600  # frames drawn per panel; long files use a larger hop
-BIN_HZ = 48000 / 2048
 
 
 @dataclass(frozen=True)
@@ -54,16 +58,20 @@ def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_
     """Power spectrogram in dB (0 dB = a full-scale sine) of the channel mean of ``wav`` ``[C, T]`` or ``[T]``."""
     import torch
 
+    from specsr.config import STFTConfig
+    from specsr.metrics import METRIC_STFT
+    from specsr.spectral import stft, window
+
     x = np.asarray(wav, dtype=np.float32)
     mono = x.mean(axis=0) if x.ndim == 2 else x
-    n_fft = max(64, 2 * int(round(sample_rate / BIN_HZ / 2)))  # the same bin width at every rate
+    sample_rate = int(sample_rate)
+    bin_hz = METRIC_STFT.sample_rate / METRIC_STFT.n_fft
+    n_fft = max(64, 2 * int(round(sample_rate / bin_hz / 2)))  # the same bin width at every rate
     hop = max(n_fft // 4, int(math.ceil(len(mono) / max_columns)))
-    if len(mono) <= n_fft // 2:
-        mono = np.pad(mono, (0, n_fft // 2 + 1 - len(mono)))
-    win = torch.hann_window(n_fft)
-    spec = torch.stft(torch.from_numpy(mono), n_fft, hop, window=win, center=True, return_complex=True)
+    cfg = STFTConfig(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop)  # Hann, centred
+    spec = stft(torch.from_numpy(np.ascontiguousarray(mono)), cfg)  # zero-pads very short signals itself
     # a full-scale sine has |X| = sum(win) / 2 at its bin
-    level = 20 * torch.log10(spec.abs().clamp_min(1e-10) / (win.sum() / 2))
+    level = 20 * torch.log10(spec.abs().clamp_min(1e-10) / (window(cfg).sum() / 2))
     freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
     times = np.arange(spec.shape[-1]) * hop / sample_rate
     return Panel("", level.numpy(), freqs, times, sample_rate)
@@ -76,17 +84,15 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     if freq_scale not in FREQ_SCALES:
         raise SpecsrError(f"--freq-scale must be linear or log, got {freq_scale!r}")
     out = _check_output(out_path, force)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
     vmin, vmax = colour_limits(panels)
     top_hz = max(p.sample_rate / 2 for p in panels)
-    cmap = plt.get_cmap("magma")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 1.0, 4.4), sharey=True,
-                             squeeze=False, constrained_layout=True)
+    cmap = colormaps["magma"]
+    fig = Figure(figsize=(4.6 * len(panels) + 1.0, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
     mesh = None
     for ax, panel in zip(axes[0], panels, strict=True):
         ax.set_facecolor(cmap(0.0))  # above a file's own Nyquist: nothing, drawn as the floor
@@ -136,13 +142,10 @@ def plot_thumbnail(panel: Panel, out_path: str | os.PathLike, *, vmin_db: float,
     same ``vmin_db``/``vmax_db`` and the same size. ``cutoff_hz`` is drawn as a dashed line.
     """
     out = _check_output(out_path, force)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     dpi = 100
-    fig = plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     ax = fig.add_axes((0.14, 0.19, 0.84, 0.77))
     f, t = panel.freqs_hz, panel.times_s
     t_end = t[-1] + (t[1] - t[0] if len(t) > 1 else 0.01)
@@ -159,30 +162,31 @@ def plot_thumbnail(panel: Panel, out_path: str | os.PathLike, *, vmin_db: float,
     return out
 
 
-def _save_figure(fig: object, out: Path, *, dpi: int, palette: bool = False) -> None:
-    """Write ``fig`` as PNG atomically (:func:`specsr.utils.atomic_write`) and close it.
+def _save_figure(fig: Figure, out: Path, *, dpi: int, palette: bool = False) -> None:
+    """Write ``fig`` as PNG atomically (:func:`specsr.utils.atomic_write`), drawn on its own Agg canvas.
 
-    ``palette``: store 256 colours (median cut, no dithering) instead of RGBA — about 3× smaller for
-    spectrogram thumbnails and indistinguishable by eye (one colour map plus axis text).
+    The figure belongs to no pyplot figure manager, so there is nothing to close: it is freed with
+    its last reference. ``palette``: store 256 colours (median cut, no dithering) instead of RGBA —
+    about 3× smaller for spectrogram thumbnails and indistinguishable by eye (one colour map plus
+    axis text).
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)  # attaches itself to fig: savefig draws with Agg, no global backend involved
 
     def write(fh: IO[bytes]) -> None:
         if not palette:
-            fig.savefig(fh, dpi=dpi, format="png")  # type: ignore[attr-defined]
+            fig.savefig(fh, dpi=dpi, format="png")
             return
         from PIL import Image  # Pillow: a dependency of matplotlib
 
         buf = io.BytesIO()
-        fig.savefig(buf, dpi=dpi, format="png")  # type: ignore[attr-defined]
+        fig.savefig(buf, dpi=dpi, format="png")
         buf.seek(0)
         image = Image.open(buf).convert("RGB")
         image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(fh, format="PNG")
 
-    try:
-        atomic_write(out, write, binary=True)
-    finally:
-        plt.close(fig)  # type: ignore[arg-type]
+    atomic_write(out, write, binary=True)
 
 
 def _check_output(out_path: str | os.PathLike, force: bool) -> Path:
@@ -219,8 +223,10 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
     if reference_path is not None:
         if sr_in is None:
             sr_in = int(round(2 * cutoff_hz))
-        if not 0 < sr_in <= 48000:
-            raise SpecsrError(f"--sr-in must be in (0, 48000], got {sr_in}")
+        from specsr.metrics import METRIC_SR
+
+        if not 0 < sr_in <= METRIC_SR:
+            raise SpecsrError(f"--sr-in must be in (0, {METRIC_SR}], got {sr_in}")
         ref = _metric_signal(*loaded["reference"])
         for role in ("input", "output"):
             if role in loaded:

@@ -2,7 +2,10 @@
 
 Run with ``specsr train DATASET -o RUN`` or, on several GPUs, PyTorch's own launcher::
 
-    torchrun --nproc_per_node 4 -m specsr.train DATASET -o RUN --config configs/bundled.toml
+    torchrun --nproc_per_node 4 -m specsr train DATASET -o RUN --config configs/bundled.toml
+
+(``specsr train --nproc 4 …`` runs that for you.) Rank 0 alone checks and writes the run folder, the
+other ranks wait for it; every rank then trains on its share of each batch and rank 0 saves.
 
 A run folder holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (train and validation
 rows), ``last.pt`` (everything needed to resume: weights, optimizer, scheduler, step, RNG states)
@@ -18,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +34,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from specsr.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint, unwrap
-from specsr.config import RunConfig
+from specsr.config import RunConfig, TaskConfig, to_toml
 from specsr.dataset import SpectrogramPairs, load_dataset_info
 from specsr.errors import SpecsrError
 from specsr.losses import (
@@ -42,10 +44,10 @@ from specsr.losses import (
     lsgan_generator_loss,
     masked_l1,
 )
-from specsr.metrics import mean_scores
+from specsr.metrics import Scores, mean_scores, score_signals, to_metric_signal
 from specsr.models import PatchDiscriminator, UNet, build_inputs, build_model, count_parameters
-from specsr.spectral import LOG_POWER_FLOOR, cutoff_bins, normalize
-from specsr.utils import atomic_write_text, check_output_path, git_commit, resolve_device
+from specsr.spectral import LOG_POWER_FLOOR, cutoff_bins, log_power, normalize
+from specsr.utils import atomic_write_text, git_commit, resolve_device
 
 RUN_FILE = "run.json"
 FLOOR_LOGP = math.log10(LOG_POWER_FLOOR)
@@ -128,7 +130,8 @@ class Trainer:
                  resume: bool = False, force: bool = False, quiet: bool = False) -> None:
         self.rank, self.local_rank, self.world = _dist_env()
         if self.world > 1 and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and device in ("auto", "cuda") else "gloo"
+            on_gpu = torch.cuda.is_available() and (device == "auto" or device.startswith("cuda"))
+            backend = "nccl" if on_gpu else "gloo"
             dist.init_process_group(backend=backend)
         self.device = resolve_device(device)
         if self.device.type == "cuda" and self.world > 1:
@@ -142,9 +145,7 @@ class Trainer:
         self._prepare_run_dir(resume, force)
 
         tc = cfg.train
-        torch.manual_seed(tc.seed + self.rank)
-        random.seed(tc.seed + self.rank)
-        np.random.seed(tc.seed + self.rank)
+        torch.manual_seed(tc.seed + self.rank)  # model init; the data draws have generators of their own
         self.model: UNet = build_model(cfg.model, cfg.stft).to(self.device)
         self.n_params = count_parameters(self.model)
         self.disc: PatchDiscriminator | None = None
@@ -200,36 +201,65 @@ class Trainer:
             raise SpecsrError(f"{self.info.root}: the dataset was built with STFT {self.info.stft.to_dict()}, "
                               f"the config asks for {self.cfg.stft.to_dict()}; rebuild it with specsr convert "
                               "or change [stft] in the config")
-        if self.info.sr_out != self.cfg.task.sr_out:
+        if self.info.sr_out != self.cfg.stft.sample_rate:
             raise SpecsrError(f"{self.info.root}: dataset sr_out {self.info.sr_out} Hz differs from the config's "
-                              f"task.sr_out {self.cfg.task.sr_out} Hz")
+                              f"[stft] sample_rate {self.cfg.stft.sample_rate} Hz")
 
     def _prepare_run_dir(self, resume: bool, force: bool) -> None:
+        """Rank 0 checks and writes the run folder; the other ranks wait for it and share its verdict."""
+        error = ""
+        if _is_main():
+            try:
+                self._check_and_write_run_dir(resume, force)
+            except SpecsrError as exc:
+                error = str(exc)
+        if dist.is_initialized():
+            verdict = [error]
+            dist.broadcast_object_list(verdict, src=0)  # also the barrier: nobody reads the folder before this
+            error = str(verdict[0])
+        if error:
+            raise SpecsrError(error)
+
+    def _check_and_write_run_dir(self, resume: bool, force: bool) -> None:
         run_file = self.run_dir / RUN_FILE
         if run_file.exists():
             try:
-                previous = json.loads(run_file.read_text())
-            except (OSError, json.JSONDecodeError):
-                previous = {}
+                previous = json.loads(run_file.read_text(encoding="utf-8"))
+                previous_cfg = previous["config"]
+                if not isinstance(previous_cfg, dict):
+                    raise TypeError("config is not a table")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SpecsrError(f"{run_file}: cannot read the run's record ({exc}); repair or delete it, or "
+                                  "use another run folder") from None
             if resume:
-                prev_model = previous.get("config", {}).get("model", {})
-                if prev_model and prev_model != self.cfg.model.to_dict():
-                    raise SpecsrError(f"{self.run_dir}: holds a run of another model ({prev_model.get('arch')} "
-                                      f"{prev_model.get('channels')}); --resume needs the same model config")
+                self._check_same_setup(previous_cfg, run_file)
             elif not force:
                 raise SpecsrError(f"{self.run_dir}: holds a training run already; use --resume to continue it "
                                   "or --force to start over")
         elif self.run_dir.exists() and any(self.run_dir.iterdir()) and not force:
             raise SpecsrError(f"{self.run_dir}: folder is not empty and holds no specsr run; use --force")
-        if _is_main():
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if force and not resume:
-                for name in ("last.pt", "best.pt", "metrics.jsonl"):
-                    (self.run_dir / name).unlink(missing_ok=True)
-            atomic_write_text(run_file, json.dumps({
-                "format": "specsr-run", "config": self.cfg.to_dict(), "dataset": str(self.info.root),
-                "dataset_manifest_sha256": self.info.manifest_sha256, "git_commit": git_commit()}, indent=2))
-            atomic_write_text(self.run_dir / "config.toml", to_toml(self.cfg.to_dict()))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if force and not resume:
+            for name in ("last.pt", "best.pt", "metrics.jsonl"):
+                (self.run_dir / name).unlink(missing_ok=True)
+        atomic_write_text(run_file, json.dumps({
+            "format": "specsr-run", "config": self.cfg.to_dict(), "dataset": str(self.info.root),
+            "dataset_manifest_sha256": self.info.manifest_sha256, "git_commit": git_commit()}, indent=2))
+        atomic_write_text(self.run_dir / "config.toml", to_toml(self.cfg.to_dict()))
+
+    def _check_same_setup(self, saved: dict[str, Any], where: Path) -> None:
+        """``--resume`` continues the same problem: the saved [stft], [task] and [model] must be the config's."""
+        sample_rate = int(saved.get("stft", {}).get("sample_rate", self.cfg.stft.sample_rate))
+        try:
+            task = TaskConfig.from_saved(saved.get("task", {}), sample_rate).to_dict()
+        except SpecsrError:
+            task = saved.get("task", {})
+        for table, old, new in (("stft", saved.get("stft", {}), self.cfg.stft.to_dict()), ("task", task,
+                                self.cfg.task.to_dict()), ("model", saved.get("model", {}), self.cfg.model.to_dict())):
+            if old and old != new:
+                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                raise SpecsrError(f"{where}: the run was made with another [{table}] ({', '.join(changed)} differ); "
+                                  "--resume needs the same [stft], [task] and [model] (only [train] may change)")
 
     def _warm_start(self, path: str) -> None:
         ckpt = read_checkpoint(path)
@@ -268,20 +298,16 @@ class Trainer:
     def _checkpoint(self, kind: str) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if kind == "training":
-            np_state = np.random.get_state()
             extra = {
                 "step": self.step, "best_val_lsd": self.best_lsd,
                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                        "data": self.train_set.generator.get_state(),
-                        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-                                  *map(float, np_state[2:])]},
+                "rng": {"torch": torch.get_rng_state(), "data": self.train_set.generator.get_state()},
             }
             if self.disc is not None and self.opt_d is not None:
                 extra["discriminator"] = {k: v.detach().cpu() for k, v in self.disc.state_dict().items()}
                 extra["disc_optimizer"] = self.opt_d.state_dict()
-        name = f"specsr-{self.cfg.model.arch}-{self.cfg.task.sr_out // 1000}k"
+        name = f"specsr-{self.cfg.model.arch}-{self.cfg.stft.sample_rate // 1000}k"
         return make_checkpoint(self.model, self.cfg.model, self.cfg.stft, self.cfg.task, name=name,
                                provenance=self._provenance(), kind=kind, extra=extra)
 
@@ -289,8 +315,7 @@ class Trainer:
         ckpt = read_checkpoint(path, map_location=self.device)
         if ckpt.get("kind") != "training":
             raise SpecsrError(f"{path}: an inference checkpoint cannot be resumed (it holds no optimizer state)")
-        if ckpt["model"] != self.cfg.model.to_dict():
-            raise SpecsrError(f"{path}: was trained with another model config; --resume needs the same one")
+        self._check_same_setup({k: ckpt[k] for k in ("stft", "task", "model")}, path)
         self.model.load_state_dict(ckpt["state_dict"], strict=True)
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
@@ -306,11 +331,6 @@ class Trainer:
             torch.set_rng_state(rng["torch"].cpu())
         if "data" in rng:
             self._data_rng_state = rng["data"].cpu()
-        if "python" in rng:
-            random.setstate(_to_tuple(rng["python"]))
-        if "numpy" in rng:
-            n = rng["numpy"]
-            np.random.set_state((n[0], n[1].numpy().astype(np.uint32), int(n[2]), int(n[3]), float(n[4])))
 
     def _save(self, name: str, kind: str) -> None:
         if _is_main():
@@ -324,19 +344,14 @@ class Trainer:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _forward(self, batch: dict[str, torch.Tensor], model: torch.nn.Module | None = None,
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """→ (prediction [B, F, T], target [B, F, T], loss mask [B, F]) in normalised log-power.
-
-        ``model`` defaults to the (DDP-wrapped) training model; validation passes the unwrapped one,
-        since only rank 0 validates and a DDP forward would wait for the other ranks.
-        """
+    def _forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """→ (prediction [B, F, T], target [B, F, T], loss mask [B, F]) in normalised log-power."""
         x = batch["input"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
         cut = cutoff_bins(batch["cutoff_hz"].flatten(), self.cfg.stft).to(self.device)
         inputs = build_inputs(x, cut, self.cfg.model)
         with self._autocast():
-            pred = (model or self.ddp_model)(inputs)[:, 0].float()
+            pred = self.ddp_model(inputs)[:, 0].float()
         mask = band_mask(batch["cutoff_hz"], batch["source_nyquist_hz"], self.cfg.stft).to(self.device)
         return pred, normalize(y), mask
 
@@ -378,8 +393,9 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation loss, and LSD / LSD-HF of waveforms reconstructed by the inference pipeline itself
-        (same merge, crossfade and FGLA as ``specsr upsample``), at each item's known cutoff."""
+        """Validation loss, LSD / LSD-HF of waveforms reconstructed by the inference pipeline itself (same
+        merge, crossfade and FGLA as ``specsr upsample``), at each item's known cutoff. One network pass
+        per item: the loss is that of the magnitude the pipeline predicted."""
         from specsr.checkpoint import LoadedModel
         from specsr.pipeline import Upsampler
 
@@ -393,14 +409,17 @@ class Trainer:
         losses, scores = [], []
         for i in np.linspace(0, len(self.val_set) - 1, n).astype(int):
             item = self.val_set[int(i)]
-            batch = {k: v[None] if torch.is_tensor(v) else v for k, v in item.items()}
-            pred, target, mask = self._forward(batch, self.model)
-            losses.append(float(masked_l1(pred, target, mask)))
-            wav, sr = upsampler.upsample(item["wav_input"].numpy()[None], cfg.stft.sample_rate,
-                                         cutoff_hz=float(item["cutoff_hz"]), n_iter=cfg.train.phase_iters)
+            wav, sr, mag = upsampler.upsample_with_magnitude(item["wav_input"].numpy()[None], cfg.stft.sample_rate,
+                                                             cutoff_hz=float(item["cutoff_hz"]),
+                                                             n_iter=cfg.train.phase_iters)
+            if mag is not None:
+                mask = band_mask(item["cutoff_hz"][None], item["source_nyquist_hz"][None], cfg.stft)
+                target = normalize(item["target"][None]).to(mag.device)
+                losses.append(float(masked_l1(normalize(log_power(mag)), target, mask.to(mag.device))))
             scores.append(_score_item(item["wav_target"].numpy(), wav[0], sr, int(item["sr_in"])))
         m = mean_scores(scores)
-        return {"val_loss": float(np.mean(losses)), "val_lsd": m.lsd, "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf}
+        return {"val_loss": float(np.mean(losses)) if losses else float("nan"), "val_lsd": m.lsd,
+                "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf}
 
     def run(self) -> TrainSummary:
         tc = self.cfg.train
@@ -460,7 +479,7 @@ class Trainer:
             for buf in self.model.buffers():
                 dist.broadcast(buf, 0)
             digest = weights_digest(self.model)
-            (self.run_dir / f"rank{self.rank}.sha256").write_text(digest + "\n")
+            atomic_write_text(self.run_dir / f"rank{self.rank}.sha256", digest + "\n")
             dist.barrier()
         return TrainSummary(self.run_dir, self.step, self.best_lsd, self.n_params,
                             (self.step - s0) / max(time.time() - t0, 1e-9))
@@ -470,18 +489,10 @@ class Trainer:
             dist.destroy_process_group()
 
 
-def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int):  # noqa: ANN202
-    from specsr.metrics import score_signals, to_metric_signal
-
+def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int) -> Scores:
     r = to_metric_signal(ref[None], sample_rate)
     e = to_metric_signal(est[None], sample_rate)
     return score_signals(r, e, sr_in)[0]
-
-
-def _to_tuple(x: Any) -> Any:
-    if isinstance(x, list | tuple):
-        return tuple(_to_tuple(v) for v in x)
-    return x
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -501,48 +512,3 @@ def train(dataset_dir: str | Path, run_dir: str | Path, cfg: RunConfig, *, devic
         return trainer.run()
     finally:
         trainer.close()
-
-
-def export(checkpoint: str | Path, output: str | Path, *, half: bool = False, name: str | None = None,
-           overwrite: bool = False) -> Path:
-    """Strip a training checkpoint to weights + configs + provenance (optionally float16)."""
-    ckpt = read_checkpoint(checkpoint)
-    out = check_output_path(output, overwrite=overwrite)
-    slim = {k: ckpt[k] for k in ("format", "version", "model", "stft", "task", "provenance") if k in ckpt}
-    slim["kind"] = "inference"
-    slim["name"] = name or ckpt.get("name", "specsr-model")
-    slim["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-    return save_checkpoint(slim, out)
-
-
-# ---------------------------------------------------------------------------------------------
-# TOML output for the resolved config (tomllib only reads)
-
-
-def to_toml(data: dict[str, dict[str, Any]]) -> str:
-    """Render ``{table: {key: value}}`` with scalar / list values as TOML."""
-    lines: list[str] = []
-    for table, values in data.items():
-        lines.append(f"[{table}]")
-        for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-if __name__ == "__main__":  # torchrun -m specsr.train ...
-    from specsr.cli.train import train_main
-
-    train_main()

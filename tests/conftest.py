@@ -30,6 +30,22 @@ def brickwall(wav: np.ndarray, sr: int, cutoff_hz: float) -> np.ndarray:
     return np.fft.irfft(spec, n=wav.shape[-1], axis=-1).astype(np.float32)
 
 
+def make_checkpoint_file(path: Path, *, loud: bool = False, cfg=None, seed: int = 0) -> Path:
+    """A random-init tiny U-Net checkpoint (channels 4, 8); ``loud`` shifts its output so that the new band is
+    as loud as the old."""
+    from specsr.checkpoint import make_checkpoint, save_checkpoint
+    from specsr.config import ModelConfig, STFTConfig, TaskConfig
+    from specsr.models import build_model
+
+    cfg = cfg or ModelConfig(channels=(4, 8), freq_mix_layers=1)
+    torch.manual_seed(seed)
+    model = build_model(cfg, STFTConfig())
+    if loud:
+        with torch.no_grad():
+            model.out.bias.fill_(1.5)
+    return save_checkpoint(make_checkpoint(model, cfg, STFTConfig(), TaskConfig(), name=path.stem), path)
+
+
 def assert_one_line_error(result, *fragments: str) -> None:
     """A CLI result that failed with exactly one ``specsr: error: …`` line on stderr and no traceback."""
     assert result.exit_code != 0
@@ -53,7 +69,7 @@ def write_wav(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def cli_app():
-    import specsr.cli.main  # noqa: F401  (registers every command)
-    from specsr.cli.app import app
+    from specsr.cli.main import app  # registers every command
+
 
     return app

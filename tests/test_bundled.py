@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import specsr
 from specsr.audio import read_audio
 from specsr.metrics import score_signals, to_metric_signal
-from specsr.pipeline import DEFAULT_MODEL, list_bundled_models
+from specsr.pretrained import DEFAULT_MODEL, list_bundled_models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

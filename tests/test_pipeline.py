@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import brickwall, noise
+from conftest import brickwall, make_checkpoint_file, noise
 
-from specsr import pipeline
+from specsr import chunking, pipeline, pretrained
 from specsr.audio import resample, resampled_length
-from specsr.checkpoint import make_checkpoint, save_checkpoint
-from specsr.config import ModelConfig, STFTConfig, TaskConfig
+from specsr.config import ModelConfig, STFTConfig
 from specsr.errors import SpecsrError
 from specsr.metrics import metric_log_power, score, snr_db
 from specsr.models import build_model
 from specsr.pipeline import NothingToAddError, UpsampleWarning, load_model
 
 TINY = ModelConfig(channels=(4, 8), freq_mix_layers=1)
-
-
-def make_checkpoint_file(path: Path, *, loud: bool = False, cfg: ModelConfig = TINY, seed: int = 0) -> Path:
-    """A random-init tiny model; ``loud`` shifts its output so that the new band is as loud as the old."""
-    torch.manual_seed(seed)
-    model = build_model(cfg, STFTConfig())
-    if loud:
-        with torch.no_grad():
-            model.out.bias.fill_(1.5)
-    return save_checkpoint(make_checkpoint(model, cfg, STFTConfig(), TaskConfig(), name=path.stem), path)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +78,7 @@ def test_chunked_equals_whole_file(loud, phase):
     chunked, _ = loud.upsample(x, 16000, n_iter=6, phase=phase, chunk_seconds=0.3)
     peak = np.abs(whole).max()
     assert peak > 0.1
-    assert np.abs(whole - chunked).max() < 1e-3 * peak
+    assert np.array_equal(whole, chunked)  # exact, not close
     lsd_whole = score(resample(x[0], 16000, 48000), whole[0], 16000).lsd
     lsd_chunked = score(resample(x[0], 16000, 48000), chunked[0], 16000).lsd
     assert abs(lsd_whole - lsd_chunked) <= 0.01
@@ -103,7 +91,7 @@ def test_chunked_equals_whole_file_deep_model_bf16(tmp_path):
     x = lowres(3.0, 12000, channels=1, seed=5)
     whole, _ = ups.upsample(x, 12000, n_iter=4, chunk_seconds=100)
     chunked, _ = ups.upsample(x, 12000, n_iter=4, chunk_seconds=0.37)
-    assert np.abs(whole - chunked).max() < 1e-3 * np.abs(whole).max()
+    assert np.array_equal(whole, chunked)
 
 
 def test_receptive_field_bound(tmp_path):
@@ -111,7 +99,8 @@ def test_receptive_field_bound(tmp_path):
     cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm="none", use_position=False)
     torch.manual_seed(1)
     model = build_model(cfg, STFTConfig()).eval()
-    rf = pipeline.receptive_field_frames(cfg)
+    rf = model.receptive_field_frames
+    assert rf == 2 + 9 * (2 ** (len(cfg.channels) - 1) - 1)  # the closed form for this layout
     x = torch.randn(1, cfg.n_inputs, 1025, 96)
     y0 = model(x)
     x[..., 48] += 10.0
@@ -233,8 +222,8 @@ def test_bf16_stays_close_to_fp32(tmp_path):
 
 
 def test_load_model_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "none")
-    with pytest.raises(SpecsrError, match=r"no bundled model is installed; pass --model PATH"):
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "none")
+    with pytest.raises(SpecsrError, match=r"no bundled model named 'specsr-unet-48k-v1' \(bundled: none installed\)"):
         load_model(None)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
@@ -246,16 +235,26 @@ def test_load_model_errors(tmp_path, monkeypatch):
         load_model("some-name")
 
 
-def test_bundled_registry(tmp_path, monkeypatch):
+def test_bundled_registry_checks_the_checksum(tmp_path, monkeypatch):
     folder = tmp_path / "pretrained"
     folder.mkdir()
-    make_checkpoint_file(folder / "specsr-48k.pt")
-    (folder / "specsr-48k.json").write_text('{"description": "tiny test model"}')
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", folder)
-    (entry,) = pipeline.list_bundled_models()
-    assert entry.name == "specsr-48k" and entry.description == "tiny test model"
+    path = make_checkpoint_file(folder / "specsr-48k.pt")
+    entry = pretrained.BundledModel("specsr-48k", pretrained.file_sha256(path), "tiny test model")
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", folder)
+    monkeypatch.setattr(pretrained, "REGISTRY", {"specsr-48k": entry})
+    monkeypatch.setattr(pretrained, "DEFAULT_MODEL", "specsr-48k")
+    assert pretrained.list_bundled_models() == [entry]
     assert load_model(None, device="cpu").name == "specsr-48k"
     assert load_model("specsr-48k", device="cpu").sr_out == 48000
+    with open(path, "ab") as fh:  # one byte more: not the file that was shipped
+        fh.write(b"\0")
+    with pytest.raises(SpecsrError, match="checksum mismatch"):
+        load_model("bundled")
+
+
+def test_the_shipped_checkpoints_match_the_registry():
+    for model in pretrained.REGISTRY.values():
+        assert pretrained.file_sha256(model.path) == model.sha256, model.name
 
 
 def test_failure_leaves_no_partial_output(ups, tmp_path, write_wav, monkeypatch):
@@ -270,7 +269,7 @@ def test_failure_leaves_no_partial_output(ups, tmp_path, write_wav, monkeypatch)
         return original(self, known, cutoff_bins)
 
     monkeypatch.setattr(pipeline.Upsampler, "predict_magnitude", flaky)
-    monkeypatch.setattr(pipeline, "MODEL_FRAME_BUDGET", 40)  # many small model calls
+    monkeypatch.setattr(chunking, "MODEL_FRAME_BUDGET", 40)  # many small model calls
     with pytest.raises(SpecsrError, match="simulated"):
         ups.upsample_file(src, tmp_path / "out.wav", n_iter=2, chunk_seconds=0.2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]

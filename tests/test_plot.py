@@ -11,8 +11,8 @@ from conftest import brickwall, noise
 from typer.testing import CliRunner
 
 import specsr.cli.plot  # noqa: F401  (registers the command, as cli.main does)
-from specsr.cli.app import app
 from specsr.audio import resample
+from specsr.cli.app import app
 from specsr.errors import SpecsrError
 from specsr.plotting import plot_files, spectrogram_db
 
@@ -71,3 +71,26 @@ def test_matplotlib_is_not_imported_for_upsample():
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_plotting_leaves_matplotlib_global_state_alone(trio, tmp_path):
+    """No ``matplotlib.use``, no pyplot: a notebook's backend and figure list stay as they were."""
+    code = ("import sys, matplotlib; matplotlib.use('svg'); "
+            "from specsr.plotting import plot_files, plot_thumbnail, spectrogram_db; "
+            "import numpy as np; "
+            "plot_files(sys.argv[1], sys.argv[2], reference_path=sys.argv[3], out_path=sys.argv[4]); "
+            "p = spectrogram_db(np.zeros((1, 4800), np.float32), 48000); "
+            "plot_thumbnail(p, sys.argv[5], vmin_db=-100, vmax_db=0, cutoff_hz=4000); "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, trio), str(tmp_path / "fig.png"),
+                          str(tmp_path / "thumb.png")], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["svg", "False"]
+    assert (tmp_path / "fig.png").read_bytes()[:8] == PNG_MAGIC
+    assert (tmp_path / "thumb.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_long_file_hop_longer_than_the_window():
+    sr = 8000  # n_fft 342 at 8 kHz; 80 s in 1600 columns is a hop of 400
+    panel = spectrogram_db(noise(80.0, sr, seed=1), sr)
+    assert panel.level_db.shape == (172, 1601)
+    assert panel.times_s[1] == pytest.approx(400 / sr)

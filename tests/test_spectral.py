@@ -1,10 +1,12 @@
-"""STFT / iSTFT round trips at odd lengths, log-power inversion, cutoff bins."""
+"""The one STFT: equal to torch.stft bit for bit, round trips at odd lengths, inference frames == training
+features; log-power inversion, cutoff bins."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from specsr import spectral
 from specsr.config import STFTConfig
 from specsr.spectral import cutoff_bin, cutoff_bins, istft, log_power, log_power_to_magnitude, n_frames, stft
 
@@ -35,7 +37,8 @@ def test_cutoff_bin():
 
 def test_stft_config_validation():
     with pytest.raises(ValueError, match="hop_length"):
-        STFTConfig(hop_length=4096)
+        STFTConfig(hop_length=0)
+    assert STFTConfig(hop_length=4096).hop_length == 4096  # sparse analysis (long files' plots)
     with pytest.raises(ValueError, match="window"):
         STFTConfig(window="kaiser")
     cfg = STFTConfig(44100, 1024, 256)
@@ -52,3 +55,52 @@ def test_cutoff_bins_equal_cutoff_bin_elementwise():
         t = torch.tensor(hz, dtype=dtype).reshape(3, -1)
         expected = torch.tensor([cutoff_bin(float(v), cfg) for v in t.flatten()]).reshape(3, -1)
         assert torch.equal(cutoff_bins(t, cfg), expected)
+
+
+@pytest.mark.parametrize("length", [1, 700, 1025, 4097, 48001])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("cfg", [STFTConfig(), STFTConfig(44100, 1024, 256, window="hamming")])
+def test_stft_is_torch_stft_bit_for_bit(length, dtype, cfg):
+    x = torch.randn(3, length, dtype=dtype)
+    ref_in = x if length > cfg.n_fft // 2 else torch.nn.functional.pad(x, (0, cfg.n_fft // 2 + 1 - length))
+    win = spectral.window(cfg, dtype=dtype)
+    ref = torch.stft(ref_in, cfg.n_fft, cfg.hop_length, window=win, center=True, return_complex=True)
+    assert torch.equal(stft(x, cfg), ref)
+    # the frame-domain STFT of the padded signal is the same computation
+    assert torch.equal(spectral.frames(spectral.center_pad(x, cfg), cfg), ref)
+
+
+def test_overlap_add_inverts_frames_exactly_where_covered():
+    cfg = STFTConfig()
+    sig = torch.randn(2, 9 * cfg.hop_length + cfg.n_fft, dtype=torch.float64)
+    back = spectral.overlap_add(spectral.frames(sig, cfg), cfg)
+    assert back.shape == sig.shape
+    assert torch.allclose(back[:, 4:-4], sig[:, 4:-4], atol=1e-12)  # the outermost samples: window ≈ 0
+
+
+def test_inference_frames_are_the_training_features():
+    """What the network sees at inference is exactly what ``specsr convert`` stores for training."""
+    import numpy as np
+
+    from specsr.chunking import ChunkEngine
+    from specsr.config import InferenceConfig
+
+    cfg = STFTConfig()
+    wav = torch.randn(1, 2 * 48000 + 123) * 0.1
+
+    class Recorder:
+        stft, device, frame_multiple, receptive_field_frames = cfg, torch.device("cpu"), 16, 137
+
+        def __init__(self) -> None:
+            self.seen: list[torch.Tensor] = []
+
+        def predict_magnitude(self, known: torch.Tensor, cutoff_bins: int) -> torch.Tensor:
+            self.seen.append(known)
+            return known.abs()
+
+    rec = Recorder()
+    engine = ChunkEngine(rec, 1, wav.shape[-1], 16000, 8000.0, InferenceConfig(n_iter=0))
+    list(engine.run([wav.numpy().astype(np.float32)]))
+    assert len(rec.seen) == 1  # one model call covers a short signal
+    features = log_power(stft(wav, cfg))  # as specsr.dataset computes them
+    assert torch.equal(log_power(rec.seen[0]), features)

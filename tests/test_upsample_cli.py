@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import assert_one_line_error, brickwall, noise
-from test_pipeline import make_checkpoint_file
+from conftest import assert_one_line_error, brickwall, make_checkpoint_file, noise
 from typer.testing import CliRunner
 
 import specsr.cli.plot  # noqa: F401  (registers the commands, as cli.main does)
 import specsr.cli.upsample  # noqa: F401
-from specsr.cli.app import app
-from specsr import pipeline
+from specsr import pipeline, pretrained
+from specsr.cli.app import BUG_REPORT, app
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +77,9 @@ def test_folder_batch_with_a_corrupt_file(model_path, write_wav, tmp_path):
 
 
 def test_missing_model_names_the_option(write_wav, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "no-models")
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "no-models")
     src = write_wav("a.wav", lowres(0.2, 16000), 16000)
-    assert_one_line_error(run(src), "--model", "no bundled model")
+    assert_one_line_error(run(src), "no bundled model", "checkpoint path")
     assert not (tmp_path / "a_48k.wav").exists()
 
 
@@ -93,15 +92,28 @@ def test_non_checkpoint_model(write_wav, tmp_path):
     assert_one_line_error(run(src, "--model", audio_as_model), "checkpoint")
 
 
-def test_failure_leaves_no_partial_file(model_path, write_wav, tmp_path, monkeypatch):
+def test_a_bug_keeps_its_traceback_and_leaves_no_partial_file(model_path, write_wav, tmp_path, monkeypatch):
     src = write_wav("a.wav", lowres(1.0, 16000), 16000)
 
     def boom(self, known, cutoff_bins):
-        raise RuntimeError("simulated crash inside the model")
+        raise ZeroDivisionError("simulated bug inside the model")
 
     monkeypatch.setattr(pipeline.Upsampler, "predict_magnitude", boom)
     result = run(src, "--model", model_path, "--chunk-seconds", 0.3)
-    assert_one_line_error(result, "simulated crash")
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "ZeroDivisionError: simulated bug" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"specsr: error: {BUG_REPORT}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_out_of_memory_is_one_line(model_path, write_wav, tmp_path, monkeypatch):
+    src = write_wav("a.wav", lowres(1.0, 16000), 16000)
+
+    def oom(self, known, cutoff_bins):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(pipeline.Upsampler, "predict_magnitude", oom)
+    assert_one_line_error(run(src, "--model", model_path), "out of memory", "--chunk-seconds")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
 
 
@@ -138,11 +150,12 @@ def test_options_are_checked(model_path, write_wav, tmp_path):
 
 
 def test_list_models(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
     result = run("--list-models")
     assert result.exit_code == 0 and "no bundled models" in result.stdout
-    make_checkpoint_file(tmp_path / "specsr-48k.pt")
-    (tmp_path / "specsr-48k.json").write_text('{"description": "test model"}')
+    path = make_checkpoint_file(tmp_path / "specsr-48k.pt")
+    monkeypatch.setattr(pretrained, "REGISTRY", {"specsr-48k": pretrained.BundledModel(
+        "specsr-48k", pretrained.file_sha256(path), "test model")})
     result = run("--list-models")
     assert result.exit_code == 0 and "specsr-48k\ttest model" in result.stdout
 

@@ -1,0 +1,54 @@
+"""Options several commands share, defined once (their defaults are :data:`specsr.config.INFERENCE_DEFAULTS`).
+
+Inference options default to "not given" (None): the library then uses its own defaults, so a value
+is never restated here, and the help shows the library's default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from specsr.config import INFERENCE_DEFAULTS, PHASE_METHODS, PRECISIONS, InferenceConfig
+from specsr.errors import SpecsrError
+
+_D = INFERENCE_DEFAULTS
+
+Model = Annotated[str | None, typer.Option(
+    "--model", "-m", metavar="PATH|NAME",
+    help="Checkpoint path or bundled model name ('bundled': the default model).")]
+Phase = Annotated[str | None, typer.Option(
+    "--phase", metavar="|".join(PHASE_METHODS),
+    help=f"Phase of the new band: fast Griffin-Lim, Griffin-Lim or the low-res phase copied up "
+         f"(default {_D.phase}).", show_default=False)]
+NIter = Annotated[int | None, typer.Option(
+    "--n-iter", metavar="N", help=f"Phase iterations, fgla and griffinlim (default {_D.n_iter}).", show_default=False)]
+Device = Annotated[str, typer.Option(
+    "--device", metavar="auto|cpu|cuda[:N]|mps", help="Where the network runs (auto: CUDA when present).")]
+Precision = Annotated[str | None, typer.Option(
+    "--precision", metavar="|".join(PRECISIONS),
+    help=f"Network precision; auto is bf16 on CPU, fp32 elsewhere (default {_D.precision}).", show_default=False)]
+ChunkSeconds = Annotated[float | None, typer.Option(
+    "--chunk-seconds", metavar="S", help=f"Audio per chunk: bounds memory, never changes the output "
+                                         f"(default {_D.chunk_seconds:g}).", show_default=False)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary lines.")]
+
+
+
+_FLAGS = {"phase": "--phase", "n_iter (phase iterations)": "--n-iter", "chunk_seconds": "--chunk-seconds",
+          "precision": "--precision"}
+
+
+def inference_settings(*, phase: str | None = None, n_iter: int | None = None, chunk_seconds: float | None = None,
+                       precision: str | None = None) -> InferenceConfig:
+    """The defaults with the options given, checked before any model loads; errors name the flag."""
+    try:
+        return INFERENCE_DEFAULTS.with_overrides(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds,
+                                                 precision=precision)
+    except SpecsrError as exc:
+        message = str(exc)
+        for name, flag in _FLAGS.items():
+            if message.startswith(name + " "):
+                message = flag + message[len(name):]
+        raise SpecsrError(message) from None

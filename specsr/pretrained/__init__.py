@@ -1,0 +1,74 @@
+"""The bundled models: which checkpoints ship inside the package, and their checksums.
+
+Every bundled checkpoint is listed in :data:`REGISTRY` with the sha256 of its file; it is checked
+each time the file is loaded, so a corrupt or replaced file is refused instead of silently giving
+other results. A new bundled model is a file in this folder plus one entry here (its attribution in
+``ATTRIBUTION.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from specsr.errors import SpecsrError
+
+PRETRAINED_DIR = Path(__file__).resolve().parent
+DEFAULT_MODEL = "specsr-unet-48k-v1"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model shipped as ``specsr/pretrained/<name>.pt``."""
+
+    name: str
+    sha256: str
+    description: str
+
+    @property
+    def path(self) -> Path:
+        return PRETRAINED_DIR / f"{self.name}.pt"
+
+
+REGISTRY: dict[str, BundledModel] = {m.name: m for m in (
+    BundledModel("specsr-unet-48k-v1", "9e79f42408ff43ea9a53c2c7678c916dc03b2d91f65dd2f13c8b48921304dd5a",
+                 "U-Net, 583k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained on ~34 min of "
+                 "permissively licensed music and speech (see ATTRIBUTION.md)"),
+)}
+
+
+def list_bundled_models() -> list[BundledModel]:
+    """The bundled models whose file is installed, sorted by name."""
+    return sorted((m for m in REGISTRY.values() if m.path.is_file()), key=lambda m: m.name)
+
+
+def is_bundled_name(name: str | os.PathLike | None) -> bool:
+    """Whether ``name`` asks for a bundled model (``None`` and ``"bundled"`` mean the default one)."""
+    return name is None or (isinstance(name, str) and (name == "bundled" or name in REGISTRY))
+
+
+def bundled_path(name: str | None = None) -> Path:
+    """The checked file of a bundled model (``None`` or ``"bundled"``: the default)."""
+    wanted = DEFAULT_MODEL if name in (None, "bundled") else str(name)
+    installed = {m.name: m for m in list_bundled_models()}
+    if wanted not in installed:
+        listed = ", ".join(installed) or "none installed"
+        raise SpecsrError(f"no bundled model named {wanted!r} (bundled: {listed}); pass a checkpoint path made by "
+                          "specsr train/export instead")
+    model = installed[wanted]
+    digest = file_sha256(model.path)
+    if digest != model.sha256:
+        raise SpecsrError(f"{model.path}: checksum mismatch (sha256 {digest[:12]}…, expected {model.sha256[:12]}…): "
+                          "the bundled file is corrupt or was replaced; reinstall specsr")
+    return model.path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
