@@ -12,7 +12,7 @@ from specsr.cli.app import command
 @command("plot")
 def plot_cmd(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="The low-resolution input file."),
-    upsampled: Path | None = typer.Argument(None, metavar="[UPSAMPLED]", help="Its upsampled output."),
+    upsampled: Path | None = typer.Argument(None, metavar="UPSAMPLED", help="Its upsampled output."),
     reference: Path | None = typer.Option(None, "--reference", "-r", help="The full-band truth: adds LSD "
                                           "to the titles."),
     output: Path = typer.Option(..., "--output", "-o", help="Figure to write (.png)."),

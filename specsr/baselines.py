@@ -5,7 +5,7 @@
   ``sr_in / 2`` is removed, then polyphase sinc interpolation back up);
 - ``noise-fill``: the empty band filled with random-phase noise whose level continues the input's
   top ~2 kHz frame by frame, falling 3 dB per octave. No learning at all, yet it scores LSD ≈ 1.0–1.3
-  on VCTK speech, close to several published systems (DESIGN.md): LSD rewards a plausible level
+  on VCTK speech, close to several published systems (docs/method.md): LSD rewards a plausible level
   more than plausible structure.
 """
 

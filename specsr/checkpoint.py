@@ -131,7 +131,8 @@ def export(checkpoint: str | os.PathLike, output: str | os.PathLike, *, half: bo
     """Strip a training checkpoint to weights + configs + provenance (optionally float16)."""
     ckpt = read_checkpoint(checkpoint)
     out = check_output_path(output, overwrite=overwrite)
-    slim = {k: ckpt[k] for k in ("format", "version", "model", "stft", "task", "provenance") if k in ckpt}
+    keep = ("format", "version", "model", "stft", "task", "provenance")
+    slim: dict[str, Any] = {k: ckpt[k] for k in keep if k in ckpt}
     slim["kind"] = "inference"
     slim["name"] = name or ckpt.get("name", "specsr-model")
     slim["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}

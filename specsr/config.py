@@ -1,28 +1,39 @@
-"""Settings as frozen dataclasses: STFT, task, model, training. One source of truth for each.
+"""Settings as frozen dataclasses: STFT, task, model, training, inference. Every default lives here.
 
-Every dataclass round-trips through ``to_dict`` / ``from_dict`` (plain JSON/TOML types only), and
-validates itself on construction so that a wrong value fails early with a message that says what
-is wrong and what would be right.
+Every dataclass round-trips through ``to_dict`` / ``from_dict`` (plain JSON/TOML types only) and
+checks itself on construction: each value against its field's annotation (a TOML ``lr = "fast"``
+fails with one line naming ``[train] lr`` and the expected type), then the value ranges, so that a
+wrong value fails early with a message that says what is wrong and what would be right.
+
+This module imports nothing heavy (no torch, numpy): the CLI reads its defaults at start-up.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import sys
+import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from specsr.errors import SpecsrError
 
 T = TypeVar("T", bound="_Config")
 
 WINDOWS = ("hann", "hamming", "blackman")
+PHASE_METHODS = ("fgla", "griffinlim", "lowres")  # see specsr.phase
+PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
 # VCTK 0.92's standard test speakers: never in train or val.
 VCTK_TEST_SPEAKERS = ("p347", "p351", "p360", "p361", "p362", "p363", "p364", "p374", "p376", "s5")
 
 
 class _Config:
-    """Mixin: dict round trip with unknown-key and type checks."""
+    """Mixin: dict round trip with unknown-key checks, and type checks from the field annotations."""
+
+    TABLE: ClassVar[str] = ""  # the table's name in a TOML config, for messages
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -38,20 +49,74 @@ class _Config:
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         if not isinstance(data, dict):
-            raise SpecsrError(f"{cls.__name__}: expected a table/dict, got {type(data).__name__}")
-        known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - set(known))
+            raise SpecsrError(f"[{cls.TABLE}]: expected a table, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecsrError(
-                f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            kwargs[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**kwargs)
+            raise SpecsrError(f"[{cls.TABLE}]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in data.items()})
 
-    def replace(self: T, **changes: Any) -> T:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+    def with_overrides(self: T, **changes: Any) -> T:
+        """A copy with the ``changes`` that are not None (options a caller did not give stay as they are)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **given) if given else self  # type: ignore[type-var]
+
+    def _check_types(self) -> None:
+        """Check (and coerce int → float where a float is expected) every field against its annotation."""
+        hints = _type_hints(type(self))
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            ok, coerced = _conforms(value, hints[f.name])
+            if not ok:
+                raise SpecsrError(f"[{self.TABLE}] {f.name}: expected {_describe(hints[f.name])}, got {value!r}")
+            if coerced is not value:
+                object.__setattr__(self, f.name, coerced)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _conforms(value: Any, hint: Any) -> tuple[bool, Any]:
+    """``(value matches hint, value coerced to it)`` for the few types configs use."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False, value
+        return True, float(value)
+    if hint is str:
+        return isinstance(value, str), value
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, tuple | list):
+            return False, value
+        items = [_conforms(v, args[0]) for v in value]
+        if not all(ok for ok, _ in items):
+            return False, value
+        return True, tuple(v for _, v in items)
+    if isinstance(hint, type) and issubclass(hint, _Config):
+        return isinstance(value, hint), value
+    raise TypeError(f"config type {hint!r} is not supported")  # a programming error, not bad input
+
+
+def _describe(hint: Any) -> str:
+    """What a value of ``hint`` looks like in a TOML file."""
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    plurals = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "strings"}
+    if hint in names:
+        return names[hint]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and args and args[0] in plurals:
+        return f"a list of {plurals[args[0]]}"
+    return f"a [{getattr(hint, 'TABLE', hint)}] table"
 
 
 def _check(cond: bool, message: str) -> None:
@@ -61,8 +126,9 @@ def _check(cond: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class STFTConfig(_Config):
-    """The one STFT of a model: analysis at ``sample_rate`` with ``n_fft`` / ``hop_length``."""
+    """The one STFT of a model: analysis at ``sample_rate`` (the model's output rate), ``n_fft`` / ``hop_length``."""
 
+    TABLE: ClassVar[str] = "stft"
     sample_rate: int = 48000
     n_fft: int = 2048
     hop_length: int = 512
@@ -70,14 +136,12 @@ class STFTConfig(_Config):
     center: bool = True
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.sample_rate, int) and self.sample_rate > 0,
-               f"STFT sample_rate must be a positive integer (Hz), got {self.sample_rate!r}")
-        _check(isinstance(self.n_fft, int) and self.n_fft >= 16 and self.n_fft % 2 == 0,
-               f"STFT n_fft must be an even integer >= 16, got {self.n_fft!r}")
-        _check(isinstance(self.hop_length, int) and 0 < self.hop_length <= self.n_fft,
-               f"STFT hop_length must be in 1..n_fft ({self.n_fft}), got {self.hop_length!r}")
-        _check(self.window in WINDOWS, f"STFT window must be one of {WINDOWS}, got {self.window!r}")
-        _check(isinstance(self.center, bool), f"STFT center must be true/false, got {self.center!r}")
+        self._check_types()
+        _check(self.sample_rate > 0, f"[stft] sample_rate must be a positive number of Hz, got {self.sample_rate!r}")
+        _check(self.n_fft >= 16 and self.n_fft % 2 == 0,
+               f"[stft] n_fft must be an even integer >= 16, got {self.n_fft!r}")
+        _check(self.hop_length >= 1, f"[stft] hop_length must be >= 1, got {self.hop_length!r}")
+        _check(self.window in WINDOWS, f"[stft] window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
 
     @property
     def n_bins(self) -> int:
@@ -88,7 +152,7 @@ class STFTConfig(_Config):
 
 
 STFT_PRESETS: dict[str, STFTConfig] = {
-    # The metric's STFT: measurably the best synthesis STFT for phase reconstruction (DESIGN.md).
+    # The metric's STFT, and measurably the best synthesis STFT for phase reconstruction (docs/method.md).
     "48k-2048": STFTConfig(48000, 2048, 512),
     "48k-1024": STFTConfig(48000, 1024, 256),
     "44k-2048": STFTConfig(44100, 2048, 512),
@@ -97,23 +161,26 @@ STFT_PRESETS: dict[str, STFTConfig] = {
 
 @dataclass(frozen=True)
 class TaskConfig(_Config):
-    """What a model is for: input rates (or cutoffs) it was trained on, and its output rate."""
+    """What a model is for: the range of cutoffs it was trained to extend from (its output rate is the STFT's)."""
 
-    sr_out: int = 48000
-    sr_in_choices: tuple[int, ...] = (8000, 12000, 16000, 24000)
+    TABLE: ClassVar[str] = "task"
     min_cutoff_hz: float = 2000.0
     max_cutoff_hz: float = 12000.0
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.sr_out, int) and self.sr_out > 0,
-               f"sr_out must be a positive integer, got {self.sr_out!r}")
-        _check(len(self.sr_in_choices) > 0, "sr_in_choices must list at least one input rate")
-        for sr_in in self.sr_in_choices:
-            _check(isinstance(sr_in, int) and 0 < sr_in < self.sr_out,
-                   f"every input rate must be an integer below sr_out={self.sr_out}, got {sr_in!r}")
-        _check(0 < self.min_cutoff_hz <= self.max_cutoff_hz < self.sr_out / 2,
-               f"need 0 < min_cutoff_hz <= max_cutoff_hz < sr_out/2, got "
-               f"{self.min_cutoff_hz}..{self.max_cutoff_hz} for sr_out={self.sr_out}")
+        self._check_types()
+        _check(0 < self.min_cutoff_hz <= self.max_cutoff_hz,
+               f"[task] need 0 < min_cutoff_hz <= max_cutoff_hz, got {self.min_cutoff_hz}..{self.max_cutoff_hz}")
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any], sample_rate: int) -> TaskConfig:
+        """From a checkpoint or run written by an older specsr, whose task also held ``sr_out`` (the STFT's rate)
+        and ``sr_in_choices`` (never used)."""
+        data = dict(data)
+        data.pop("sr_in_choices", None)
+        sr_out = data.pop("sr_out", sample_rate)
+        _check(sr_out == sample_rate, f"[task] sr_out {sr_out} differs from the STFT's sample_rate {sample_rate}")
+        return cls.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -124,6 +191,7 @@ class ModelConfig(_Config):
     ``freq_mix_layers`` bottleneck layers mix information along the whole frequency axis.
     """
 
+    TABLE: ClassVar[str] = "model"
     arch: str = "unet"
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     freq_mix_layers: int = 2
@@ -133,13 +201,14 @@ class ModelConfig(_Config):
     disc_channels: tuple[int, ...] = (16, 32, 64, 128)
 
     def __post_init__(self) -> None:
-        _check(self.arch in ("unet", "srgan"), f"model arch must be 'unet' or 'srgan', got {self.arch!r}")
-        _check(len(self.channels) >= 1 and all(isinstance(c, int) and c > 0 for c in self.channels),
-               f"model channels must be positive integers, got {self.channels!r}")
-        _check(isinstance(self.freq_mix_layers, int) and self.freq_mix_layers >= 0,
-               f"freq_mix_layers must be >= 0, got {self.freq_mix_layers!r}")
-        _check(self.norm in ("batch", "group", "none"), f"norm must be batch|group|none, got {self.norm!r}")
-        _check(len(self.disc_channels) >= 1, "disc_channels must not be empty")
+        self._check_types()
+        _check(self.arch in ("unet", "srgan"), f"[model] arch must be unet or srgan, got {self.arch!r}")
+        _check(len(self.channels) >= 1 and all(c > 0 for c in self.channels),
+               f"[model] channels must be a non-empty list of positive integers, got {list(self.channels)}")
+        _check(self.freq_mix_layers >= 0, f"[model] freq_mix_layers must be >= 0, got {self.freq_mix_layers!r}")
+        _check(self.norm in ("batch", "group", "none"), f"[model] norm must be batch, group or none, got {self.norm!r}")
+        _check(len(self.disc_channels) >= 1 and all(c > 0 for c in self.disc_channels),
+               f"[model] disc_channels must be a non-empty list of positive integers, got {list(self.disc_channels)}")
 
     @property
     def n_inputs(self) -> int:
@@ -151,9 +220,38 @@ class ModelConfig(_Config):
 
 
 @dataclass(frozen=True)
+class InferenceConfig(_Config):
+    """How ``specsr upsample`` (and evaluate, report, training's validation) runs a model.
+
+    ``phase``: reconstruction of the new band's phase (:mod:`specsr.phase`); ``n_iter``: its
+    iterations; ``chunk_seconds``: audio per chunk (bounds memory, never changes the output);
+    ``precision``: of the network (``auto``: bf16 on CPU, fp32 elsewhere; phase is always fp32).
+    """
+
+    TABLE: ClassVar[str] = "inference"
+    phase: str = "fgla"
+    n_iter: int = 32
+    chunk_seconds: float = 20.0
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        _check(self.phase in PHASE_METHODS, f"phase must be one of {', '.join(PHASE_METHODS)}, got {self.phase!r}")
+        _check(self.n_iter >= 0, f"n_iter (phase iterations) must be >= 0, got {self.n_iter!r}")
+        _check(math.isfinite(self.chunk_seconds) and self.chunk_seconds > 0,
+               f"chunk_seconds must be > 0, got {self.chunk_seconds!r}")
+        _check(self.precision in PRECISIONS,
+               f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+INFERENCE_DEFAULTS = InferenceConfig()
+
+
+@dataclass(frozen=True)
 class TrainConfig(_Config):
     """Optimisation settings of ``specsr train`` (a TOML file may hold all of them)."""
 
+    TABLE: ClassVar[str] = "train"
     steps: int = 20000
     batch_size: int = 8
     crop_frames: int = 128
@@ -168,7 +266,7 @@ class TrainConfig(_Config):
     amp: bool = False
     num_workers: int = 0
     max_val_items: int = 32
-    phase_iters: int = 32
+    phase_iters: int = INFERENCE_DEFAULTS.n_iter  # validation reconstructs audio like specsr upsample
     gain_db_range: tuple[float, ...] = (-12.0, 6.0)
     adv_weight: float = 0.05
     fm_weight: float = 2.0
@@ -177,39 +275,50 @@ class TrainConfig(_Config):
     source_balance: float = 0.0
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.steps, int) and self.steps >= 1, f"steps must be >= 1, got {self.steps!r}")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
-               f"batch_size must be >= 1, got {self.batch_size!r}")
-        _check(isinstance(self.crop_frames, int) and self.crop_frames >= 8,
-               f"crop_frames must be >= 8, got {self.crop_frames!r}")
-        _check(self.lr > 0, f"lr must be > 0, got {self.lr!r}")
-        _check(0 < self.lr_min_ratio <= 1, f"lr_min_ratio must be in (0, 1], got {self.lr_min_ratio!r}")
+        self._check_types()
+        _check(self.steps >= 1, f"[train] steps must be >= 1, got {self.steps!r}")
+        _check(self.batch_size >= 1, f"[train] batch_size must be >= 1, got {self.batch_size!r}")
+        _check(self.crop_frames >= 8, f"[train] crop_frames must be >= 8, got {self.crop_frames!r}")
+        _check(self.lr > 0, f"[train] lr must be > 0, got {self.lr!r}")
+        _check(0 < self.lr_min_ratio <= 1, f"[train] lr_min_ratio must be in (0, 1], got {self.lr_min_ratio!r}")
         _check(self.val_every >= 1 and self.save_every >= 1 and self.log_every >= 1,
-               "val_every, save_every and log_every must be >= 1")
-        _check(0.0 <= self.source_balance <= 1.0, f"source_balance must be in [0, 1], got {self.source_balance!r}")
+               "[train] val_every, save_every and log_every must be >= 1")
+        _check(self.num_workers >= 0, f"[train] num_workers must be >= 0, got {self.num_workers!r}")
+        _check(self.max_val_items >= 1, f"[train] max_val_items must be >= 1, got {self.max_val_items!r}")
+        _check(self.phase_iters >= 0, f"[train] phase_iters must be >= 0, got {self.phase_iters!r}")
+        _check(0.0 <= self.source_balance <= 1.0,
+               f"[train] source_balance must be in [0, 1], got {self.source_balance!r}")
         _check(len(self.gain_db_range) == 2 and self.gain_db_range[0] <= self.gain_db_range[1],
-               f"gain_db_range must be [low, high], got {self.gain_db_range!r}")
+               f"[train] gain_db_range must be [low, high], got {list(self.gain_db_range)}")
 
 
 @dataclass(frozen=True)
 class RunConfig(_Config):
     """Everything a training run needs: the tables of a TOML config file."""
 
+    TABLE: ClassVar[str] = "config"
     stft: STFTConfig = field(default_factory=STFTConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        self._check_types()
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:  # type: ignore[override]
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         if not isinstance(data, dict):
             raise SpecsrError("config: expected tables [stft], [task], [model], [train]")
         unknown = sorted(set(data) - {"stft", "task", "model", "train"})
         if unknown:
             raise SpecsrError(f"config: unknown table(s) {', '.join(unknown)}; known: stft, task, model, train")
+        task = data.get("task", {})
+        if isinstance(task, dict) and ("sr_out" in task or "sr_in_choices" in task):
+            raise SpecsrError("[task] sr_out and sr_in_choices are gone: the output rate is [stft] sample_rate, the "
+                              "input rates are the dataset's (specsr convert --sr-in); remove them from the config")
         return cls(
             stft=STFTConfig.from_dict(data.get("stft", {})),
-            task=TaskConfig.from_dict(data.get("task", {})),
+            task=TaskConfig.from_dict(task),
             model=ModelConfig.from_dict(data.get("model", {})),
             train=TrainConfig.from_dict(data.get("train", {})),
         )
@@ -217,18 +326,87 @@ class RunConfig(_Config):
 
 def load_toml(path: str) -> dict[str, Any]:
     """Read a TOML file into a dict, with a one-line error on bad syntax."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise SpecsrError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecsrError(f"config file {path} is a folder") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecsrError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+def to_toml(data: dict[str, dict[str, Any]]) -> str:
+    """Render ``{table: {key: value}}`` with scalar / list values as TOML (``tomllib`` only reads)."""
+    lines: list[str] = []
+    for table, values in data.items():
+        lines.append(f"[{table}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
 # ---------------------------------------------------------------------------------------------
 # Dataset conversion settings (specsr convert)
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """The recipe of a dataset: what ``specsr convert`` (:func:`specsr.dataset.build_dataset`) makes of its
+    sources. These are the defaults of both.
+
+    ``sr_in_choices`` (``DEFAULT_SR_IN_CHOICES`` when neither is given) or ``sr_in_range`` (Hz, uniform)
+    give the input rates; ``filters`` are degradation families (``"mix"``: all of them); ``variants``
+    degraded versions of each segment of ``segment_seconds``. ``val_groups`` names the validation groups
+    (speakers or folders) instead of drawing ``val_fraction`` of them with ``seed`` (which also seeds the
+    degradations). ``noise_floor_db``: the dBFS range of the noise floor added to half the variants
+    (None: none). ``test_speakers`` are never written; ``all_mics`` keeps VCTK microphones other than
+    mic1; ``allow_band_limited`` keeps sources with no content above ``min_content_hz`` (or 0.8 × their
+    Nyquist). ``shard_size``: pairs per shard file.
+
+    Sequences are kept as tuples. ``build_dataset`` checks the values (the filter names live in
+    ``specsr.degrade``, which this module must not import).
+    """
+
+    sr_out: int = 48000
+    sr_in_choices: tuple[int, ...] | None = None
+    sr_in_range: tuple[int, int] | None = None
+    filters: tuple[str, ...] = ("mix",)
+    variants: int = 4
+    segment_seconds: float = 3.0
+    val_fraction: float = 0.1
+    val_groups: tuple[str, ...] | None = None
+    stft_preset: str = "48k-2048"
+    seed: int = 0
+    test_speakers: tuple[str, ...] = VCTK_TEST_SPEAKERS
+    allow_band_limited: bool = False
+    noise_floor_db: tuple[float, float] | None = (-90.0, -60.0)
+    all_mics: bool = False
+    min_content_hz: float = 16000.0
+    shard_size: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("sr_in_choices", "sr_in_range", "filters", "val_groups", "test_speakers", "noise_floor_db"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))

@@ -36,13 +36,6 @@ class CutoffEstimate:
     silent: bool
     drop_db: float
 
-    def describe(self) -> str:
-        if self.silent:
-            return "silent: no content to measure"
-        if not self.band_limited:
-            return f"full band (content up to Nyquist, {self.nyquist_hz / 1000:.2f} kHz)"
-        return f"{self.cutoff_hz / 1000:.2f} kHz (content falls {self.drop_db:.0f} dB above it)"
-
 
 def long_term_spectrum(wav: np.ndarray, sample_rate: int, *, bin_hz: float = 12.0,
                        max_frames: int = 1500, active_db: float = 40.0) -> tuple[np.ndarray, np.ndarray] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 import warnings as pywarnings
 from collections.abc import Callable, Iterable
@@ -173,7 +174,7 @@ def _sr_from_ratio(ratio: str) -> int | None:
     return int(round(float(m.group(1)) * 1000)) if m else None
 
 
-def discover_clips(root: str | Path, sets: list[str] | None = None) -> tuple[list[Clip], list[str]]:
+def discover_clips(root: str | os.PathLike, sets: list[str] | None = None) -> tuple[list[Clip], list[str]]:
     """Find ``<set>/<ratio>/<clip>/`` folders, ordered by set, input rate and name. Returns the clips
     and warnings for skipped ones."""
     root = Path(root)
@@ -262,7 +263,8 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
         except SpecsrError as exc:
             warnings.append(f"{where}: {exc}; baselines and computed systems skipped for this clip")
         else:
-            systems = [(name, BASELINE_FUNCS[name], "baseline") for name in names]
+            systems: list[tuple[str, Callable[..., object], str]] = [
+                (name, BASELINE_FUNCS[name], "baseline") for name in names]
             systems += [(name, fn, "computed") for name, fn in (extra_systems or {}).items()]
             for name, fn, kind in systems:
                 failure = None

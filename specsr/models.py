@@ -203,7 +203,7 @@ class PatchDiscriminator(nn.Module):
         for i, branch in enumerate(self.scales):
             h = x if i == 0 else F.avg_pool2d(x, (2, 2))
             feats = []
-            for layer in branch:
+            for layer in branch:  # type: ignore[attr-defined]
                 h = layer(h)
                 feats.append(h)
             outs.append(feats)

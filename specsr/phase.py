@@ -37,7 +37,7 @@ import torch
 from specsr.config import INFERENCE_DEFAULTS as _D
 from specsr.config import PHASE_METHODS, STFTConfig
 from specsr.errors import SpecsrError
-from specsr.spectral import frames_nf, inverse_envelope, istft, overlap_add_nf
+from specsr.spectral import frames_nf, inverse_envelope, overlap_add_nf
 
 METHODS = PHASE_METHODS
 INITS = ("lowres", "random")
@@ -78,16 +78,6 @@ def known_bins(known_mask: torch.Tensor) -> torch.Tensor:
     first_free = torch.where(not_locked.any(dim=-1), not_locked.argmax(dim=-1),
                              torch.full_like(not_locked[:, 0], locked.shape[-1]))
     return first_free
-
-
-def lowres_phase(known: torch.Tensor, kept_bins: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    """Unit phasors ``[B, F, N]``: the known phase below ``kept_bins`` (``[B]``), copied upward above it.
-
-    The source band is the top of the known band, ``S`` bins wide, ``S`` the largest multiple of
-    :func:`copy_shift_bins` not above half the known band (about an octave), tiled upward so that
-    bin ``kc + j`` takes the phase of bin ``kc − S + (j mod S)``: every shift is a multiple of ``S``.
-    """
-    return _lowres_phase_nf(known.transpose(-1, -2), kept_bins, cfg).transpose(-1, -2)
 
 
 def _lowres_phase_nf(known_nf: torch.Tensor, kept_bins: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
@@ -202,28 +192,3 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
             t_prev = rebuilt
     assemble(angles_r)
     return spec.transpose(-1, -2)
-
-
-def reconstruct(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor, cfg: STFTConfig, length: int,
-                method: str = _D.phase, n_iter: int = _D.n_iter, momentum: float = 0.99, init: str = "lowres", *,
-                phase_lock: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
-    """Waveform ``[B, length]`` from a magnitude ``[B, F, N]`` and the known bins of ``known`` ``[B, F, N]``.
-
-    ``known`` is ``specsr.spectral.stft`` of the input at the output rate; ``known_mask``
-    ``[B|1, F, 1]`` says which bins to keep (1), replace (0) or crossfade. ``method``: ``fgla``,
-    ``griffinlim`` or ``lowres``; ``init``: the starting phase of the iterative methods.
-    """
-    spec = reconstruct_frames(mag, known, known_mask, cfg, method=method, n_iter=n_iter, momentum=momentum,
-                              init=init, phase_lock=phase_lock, seed=seed)
-    return istft(spec, cfg, length)
-
-
-def spectral_convergence(wav: torch.Tensor, mag: torch.Tensor, cfg: STFTConfig) -> float:
-    """``‖ |STFT(wav)| − mag ‖ / ‖mag‖`` (lower is better): how consistent a magnitude and a waveform are."""
-    from specsr.spectral import stft
-
-    est = stft(wav, cfg).abs()
-    n = min(est.shape[-1], mag.shape[-1])
-    num = torch.linalg.vector_norm(est[..., :n] - mag[..., :n])
-    den = torch.linalg.vector_norm(mag[..., :n]).clamp_min(1e-12)
-    return float(num / den)

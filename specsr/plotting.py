@@ -118,8 +118,9 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     if cutoff_hz is not None:
         ax0.text(0.02, cutoff_hz, f" {cutoff_label}", color="#7fdbff", fontsize=8, va="bottom",
                  transform=ax0.get_yaxis_transform())
-    cbar = fig.colorbar(mesh, ax=axes[0].tolist(), fraction=0.03, pad=0.01)
-    cbar.set_label("level (dB re full-scale sine)")
+    if mesh is not None:  # always: there is at least one panel
+        cbar = fig.colorbar(mesh, ax=axes[0].tolist(), fraction=0.03, pad=0.01)
+        cbar.set_label("level (dB re full-scale sine)")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     _save_figure(fig, out, dpi=110)

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 import specsr.cli.convert  # noqa: F401  (registers the command, as cli.main does)
 from specsr.cli.app import app
-from specsr.dataset import load_dataset_info
+from specsr.config import ConvertConfig
+from specsr.dataset.reader import load_dataset_info
 
 FAST = ["--segment-seconds", "0.5", "--variants", "1", "--workers", "1", "--quiet"]
 
@@ -30,6 +31,16 @@ def source(tmp_path: Path) -> Path:
 def run(*args: str | Path):
     return CliRunner().invoke(app, ["convert", *map(str, args)])
 
+
+def test_help_shows_the_defaults_of_convert_config() -> None:
+    result = run("--help")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    d = ConvertConfig()
+    for option, default in (("--sr-out", d.sr_out), ("--variants", d.variants), ("--shard-size", d.shard_size),
+                            ("--segment-seconds", d.segment_seconds), ("--noise-floor-db", "-90:-60"),
+                            ("--stft-preset", d.stft_preset), ("--min-content-hz", d.min_content_hz)):
+        assert option in text and f"[default: {default}]" in text
 
 
 def test_convert_prints_a_summary(source: Path, tmp_path: Path) -> None:

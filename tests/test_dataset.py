@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +13,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from specsr.dataset import (
-    LOG_POWER_PAD,
-    MANIFEST_NAME,
-    SourceFile,
-    SpectrogramPairs,
-    assign_splits,
-    build_dataset,
-    load_dataset_info,
-)
+from specsr.config import ConvertConfig
+from specsr.dataset import pairs
+from specsr.dataset.convert import build_dataset
+from specsr.dataset.reader import LOG_POWER_PAD, MANIFEST_NAME, SpectrogramPairs, load_dataset_info, shard_kinds
+from specsr.dataset.sources import SourceFile, assign_splits
 from specsr.errors import SpecsrError
 
 SR = 48000
@@ -136,7 +135,9 @@ def test_resume_after_interruption(plain_source: Path, tmp_path: Path) -> None:
     part = tmp_path / "part"
     first = build_dataset([plain_source], part, max_files=1, **{**FAST, "shard_size": 3})
     assert first.files_used == 1 and first.files_left == 3
-    # a killed run leaves temp files and a renamed shard that the manifest does not list
+    # a killed run leaves temp files and a renamed shard that the manifest does not list (and runs of
+    # earlier versions a work folder)
+    (part / "shards" / ".train-00077.input.npy.a1b2c3.tmp").write_bytes(b"half")
     (part / "shards" / "train-00077.input.npy.tmp").write_bytes(b"half")
     (part / "shards" / "train-00078.input.npy").write_bytes(b"unlisted")
     (part / "tmp").mkdir()
@@ -144,6 +145,7 @@ def test_resume_after_interruption(plain_source: Path, tmp_path: Path) -> None:
     second = build_dataset([plain_source], part, **{**FAST, "shard_size": 3})
     assert second.files_resumed == 1 and second.files_processed == 3 and second.files_left == 0
     assert not (part / "shards" / "train-00077.input.npy.tmp").exists()
+    assert not (part / "shards" / ".train-00077.input.npy.a1b2c3.tmp").exists()
     assert not (part / "shards" / "train-00078.input.npy").exists()
     assert not (part / "tmp").exists()
     ids = [it["id"] for it in load_dataset_info(part).items]
@@ -152,6 +154,104 @@ def test_resume_after_interruption(plain_source: Path, tmp_path: Path) -> None:
     third = build_dataset([plain_source], part, **{**FAST, "shard_size": 3})  # nothing left to do
     assert third.files_processed == 0 and third.files_resumed == 4
     assert len(load_dataset_info(part).items) == 16
+
+
+def npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, data offset)`` from a .npy file's header."""
+    with open(path, "rb") as fh:
+        assert np.lib.format.read_magic(fh) == (1, 0)
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        return shape, dtype, fh.tell()
+
+
+def test_each_array_is_written_once(plain_source: Path, tmp_path: Path, monkeypatch) -> None:
+    opened: list[Path] = []  # every .npy memmap created, and every file renamed into place
+    renamed: list[Path] = []
+    open_memmap, replace = np.lib.format.open_memmap, os.replace
+
+    def recording_open_memmap(filename, mode="r+", *args, **kwargs):
+        if "w" in mode:
+            opened.append(Path(filename))
+        return open_memmap(filename, mode, *args, **kwargs)
+
+    def recording_replace(src, dst):
+        renamed.append(Path(dst))
+        replace(src, dst)
+
+    monkeypatch.setattr(np.lib.format, "open_memmap", recording_open_memmap)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    out = tmp_path / "ds"
+    config = ConvertConfig(segment_seconds=SEGMENT_S, variants=2, shard_size=3)
+    build_dataset([plain_source], out, config, workers=1, progress=False)
+    shard_files = sorted((out / "shards").iterdir())
+    # one memmap per shard file, in the shards folder (no per-file work files, no copy of a partial shard)
+    assert len(opened) == len(shard_files) and all(p.parent == out / "shards" for p in opened)
+    assert sorted(p for p in renamed if p.parent == out / "shards") == shard_files
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "shards"]
+    info = load_dataset_info(out)
+    assert any(s["n_items"] < 3 for s in info.shards)  # partial shards, cut in place to their exact size
+    for shard in info.shards:
+        for p in (out / "shards").glob(f"{shard['name']}.*.npy"):
+            shape, dtype, offset = npy_layout(p)
+            assert shape[0] == shard["n_items"] and offset % 64 == 0
+            assert p.stat().st_size == offset + shard["n_items"] * math.prod(shape[1:]) * dtype.itemsize
+    build_dataset([plain_source], tmp_path / "same", workers=1, progress=False, segment_seconds=SEGMENT_S,
+                  variants=2, shard_size=3)  # keyword overrides of the defaults: the same recipe
+    assert load_dataset_info(tmp_path / "same").settings == info.settings
+    assert_same_content(out, tmp_path / "same")
+
+
+def test_interrupted_run_leaves_only_complete_shards(plain_source: Path, tmp_path: Path, monkeypatch) -> None:
+    calls = []
+    process_file = pairs._process_file
+
+    def interrupted(task):
+        calls.append(task)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return process_file(task)
+
+    monkeypatch.setattr(pairs, "_process_file", interrupted)
+    out = tmp_path / "ds"
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset([plain_source], out, **{**FAST, "shard_size": 3})
+    shards = load_dataset_info(out).shards  # the complete ones, and nothing else on disk
+    assert shards and sorted(p.name for p in (out / "shards").iterdir()) == sorted(
+        f"{s['name']}.{kind}.npy" for s in shards for kind in shard_kinds(s["split"]))
+    monkeypatch.setattr(pairs, "_process_file", process_file)
+    summary = build_dataset([plain_source], out, **{**FAST, "shard_size": 3})
+    assert summary.files_resumed == 1 and summary.files_used == 4
+    build_dataset([plain_source], tmp_path / "full", **FAST)
+    assert_same_content(tmp_path / "full", out)
+
+
+def test_results_in_flight_are_bounded(monkeypatch) -> None:
+    """At most 2 x workers files, and (beyond the first) _IN_FLIGHT_BYTES of their arrays, wait in memory."""
+    sizes = [4, 4, 4, 20, 1, 1, 1, 1, 1, 1, 30, 2]  # a task is its result's size here
+    submitted: list[int] = []
+
+    class InstantPool:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def submit(self, fn, task):
+            submitted.append(task)
+            future: Future = Future()
+            future.set_result(task)
+            return future
+
+        def shutdown(self, **kwargs) -> None:
+            pass
+
+    monkeypatch.setattr(pairs, "ProcessPoolExecutor", InstantPool)
+    monkeypatch.setattr(pairs, "_result_bytes", lambda task: task)
+    monkeypatch.setattr(pairs, "_IN_FLIGHT_BYTES", 10)
+    results = []
+    for res in pairs.run_tasks(iter(sizes), workers=2):
+        held = submitted[len(results):]  # submitted and not yet handed out, beside this one
+        assert len(held) <= 4 and (len(held) == 1 or sum(held) <= 10)
+        results.append(res)
+    assert results == sizes
 
 
 def test_band_limited_source_rejected_unless_allowed(tmp_path: Path) -> None:

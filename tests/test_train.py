@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import assert_one_line_error
 from typer.testing import CliRunner
 
-from specsr.checkpoint import load_checkpoint, read_checkpoint
-from specsr.config import RunConfig, load_toml
+from specsr.checkpoint import export, load_checkpoint, read_checkpoint
+from specsr.config import RunConfig, load_toml, to_toml
 from specsr.dataset import build_dataset
 from specsr.errors import SpecsrError
-from specsr.train import Trainer, export, train, weights_digest
+from specsr.train import Trainer, train, weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -110,8 +111,16 @@ def test_run_folder_guards_and_bad_checkpoint(dataset, tmp_path):
     with pytest.raises(SpecsrError, match="holds a training run"):
         train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True)
     other = RunConfig.from_dict({**cfg.to_dict(), "model": {**cfg.model.to_dict(), "channels": [4, 8, 16]}})
-    with pytest.raises(SpecsrError, match="another model"):
+    with pytest.raises(SpecsrError, match=r"another \[model\] \(channels differ\)"):
         train(dataset, tmp_path / "run", other, device="cpu", quiet=True, resume=True)
+    changed = RunConfig.from_dict({**cfg.to_dict(), "task": {**cfg.task.to_dict(), "max_cutoff_hz": 9000.0}})
+    with pytest.raises(SpecsrError, match=r"another \[task\] \(max_cutoff_hz differ\)"):
+        train(dataset, tmp_path / "run", changed, device="cpu", quiet=True, resume=True)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())  # a run made with another STFT
+    record["config"]["stft"]["window"] = "hamming"
+    (tmp_path / "run" / "run.json").write_text(json.dumps(record))
+    with pytest.raises(SpecsrError, match=r"another \[stft\] \(window differ\)"):
+        train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True, resume=True)
     train(dataset, tmp_path / "run", other, device="cpu", quiet=True, force=True)
     (tmp_path / "run" / "last.pt").write_bytes(b"truncated")
     with pytest.raises(SpecsrError, match="corrupt or truncated"):
@@ -160,8 +169,6 @@ def test_srgan_one_adversarial_step_with_warm_start(dataset, tmp_path):
 
 def test_cli_train_and_export(dataset, tmp_path, cli_app):
     cfg_path = tmp_path / "tiny.toml"
-    from specsr.train import to_toml
-
     cfg_path.write_text(to_toml(tiny_config().to_dict()))
     r = runner.invoke(cli_app, ["train", str(dataset), "-o", str(tmp_path / "run"), "--config", str(cfg_path),
                                 "--device", "cpu", "--steps", "2", "-q"])
@@ -173,16 +180,63 @@ def test_cli_train_and_export(dataset, tmp_path, cli_app):
     assert r.exit_code == 0 and (tmp_path / "m.pt").exists()
 
 
-@pytest.mark.slow
-def test_ddp_two_processes_gloo_identical_weights(dataset, tmp_path):
-    cfg_path = tmp_path / "tiny.toml"
-    from specsr.train import to_toml
+def test_unreadable_run_record_is_an_error(dataset, tmp_path):
+    train(dataset, tmp_path / "run", tiny_config(), device="cpu", quiet=True)
+    (tmp_path / "run" / "run.json").write_text("{ not json")
+    for resume in (False, True):
+        with pytest.raises(SpecsrError, match="cannot read the run's record"):
+            train(dataset, tmp_path / "run", tiny_config(), device="cpu", quiet=True, resume=resume)
 
+
+def test_validation_runs_the_network_once_per_item(dataset, tmp_path, monkeypatch):
+    from specsr.models import UNet
+
+    trainer = Trainer(dataset, tmp_path / "run", tiny_config(max_val_items=3), device="cpu", quiet=True)
+    calls = []
+    real = UNet.forward
+    monkeypatch.setattr(UNet, "forward", lambda self, x: calls.append(x.shape[0]) or real(self, x))
+    scores = trainer.validate()
+    n_items = min(3, len(trainer.val_set))
+    assert len(calls) == n_items and set(calls) == {1}
+    assert np.isfinite(scores["val_loss"]) and np.isfinite(scores["val_lsd"])
+
+
+def test_config_type_errors_are_one_line(dataset, tmp_path, cli_app):
+    for bad, fragment in (('[train]\nlr = "fast"\n', "[train] lr: expected a number, got 'fast'"),
+                          ("[model]\nchannels = 16\n", "[model] channels: expected a list of whole numbers"),
+                          ("[task]\nsr_out = 48000\n", "[task] sr_out and sr_in_choices are gone")):
+        cfg_path = tmp_path / "bad.toml"
+        cfg_path.write_text(bad)
+        result = runner.invoke(cli_app, ["train", str(dataset), "-o", str(tmp_path / "run"), "--config", str(cfg_path)])
+        assert_one_line_error(result, fragment)
+
+
+def _torchrun(tmp_path: Path, dataset: Path, *, late_rank: int = 1,
+              delay_s: float = 3.0) -> subprocess.CompletedProcess:
+    """``torchrun … -m specsr train`` on 2 gloo processes, with rank ``late_rank`` starting ``delay_s`` late."""
+    cfg_path = tmp_path / "tiny.toml"
     cfg_path.write_text(to_toml(tiny_config(steps=3, batch_size=1).to_dict()))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "specsr.train",
+    script = tmp_path / "late_rank.py"  # = python -m specsr, one rank delayed right after joining the group
+    script.write_text("import os, runpy, sys, time\n"
+                      "import torch.distributed as dist\n"
+                      "init = dist.init_process_group\n"
+                      "def late_init(*args, **kwargs):\n"
+                      "    init(*args, **kwargs)\n"
+                      f"    if os.environ['RANK'] == '{late_rank}':\n"
+                      f"        time.sleep({delay_s})\n"
+                      "dist.init_process_group = late_init\n"
+                      "sys.argv = ['specsr', *sys.argv[1:]]\n"
+                      "runpy.run_module('specsr', run_name='__main__', alter_sys=True)\n")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), "train",
            str(dataset), "-o", str(tmp_path / "run"), "--config", str(cfg_path), "--device", "cpu", "-q"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_gloo_identical_weights_with_a_late_rank(dataset, tmp_path):
+    """Rank 1 is 3 s late after joining: it used to find rank 0's fresh run.json and refuse ("holds a training
+    run") every time, and rank 0 then aborted on its gloo connection."""
+    proc = _torchrun(tmp_path, dataset)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = (tmp_path / "run" / "rank0.sha256").read_text()
     r1 = (tmp_path / "run" / "rank1.sha256").read_text()
