@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from specsr.audio import resample
-from specsr.config import STFTConfig
 from specsr.cutoff import detect_cutoff
 from specsr.degrade import band_limit
+from specsr.metrics import METRIC_STFT
 from specsr.spectral import cutoff_bin, istft, stft
 
 BASELINES = ("input", "sinc", "noise-fill")
@@ -46,7 +48,7 @@ def noise_fill(wav: np.ndarray, sr: int, sr_in: int, sr_out: int = 48000, *, cut
     if cutoff_hz is None:
         est = detect_cutoff(wav, sr)
         cutoff_hz = min(est.cutoff_hz, sr_in / 2) if est.band_limited else sr_in / 2
-    cfg = STFTConfig(sr_out, 2048, 512)
+    cfg = dataclasses.replace(METRIC_STFT, sample_rate=sr_out)  # the metric's STFT at the output rate
     spec = stft(torch.from_numpy(x), cfg)  # [C, F, N]
     k_c = cutoff_bin(cutoff_hz, cfg)
     k_ref = max(1, cutoff_bin(cutoff_hz - reference_hz, cfg))

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import sys
+import types
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
@@ -85,6 +86,11 @@ def _type_hints(cls: type) -> dict[str, Any]:
 def _conforms(value: Any, hint: Any) -> tuple[bool, Any]:
     """``(value matches hint, value coerced to it)`` for the few types configs use."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:  # X | None
+        if value is None:
+            return True, None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _conforms(value, inner)
     if hint is bool:
         return isinstance(value, bool), value
     if hint is int:
@@ -95,10 +101,13 @@ def _conforms(value: Any, hint: Any) -> tuple[bool, Any]:
         return True, float(value)
     if hint is str:
         return isinstance(value, str), value
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+    if origin is tuple:  # tuple[X, ...] or a fixed tuple[X, Y]
         if not isinstance(value, tuple | list):
             return False, value
-        items = [_conforms(v, args[0]) for v in value]
+        element_hints = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(element_hints) != len(value):
+            return False, value
+        items = [_conforms(v, h) for v, h in zip(value, element_hints, strict=True)]
         if not all(ok for ok, _ in items):
             return False, value
         return True, tuple(v for _, v in items)
@@ -113,9 +122,13 @@ def _describe(hint: Any) -> str:
     plurals = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "strings"}
     if hint in names:
         return names[hint]
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) is tuple and args and args[0] in plurals:
-        return f"a list of {plurals[args[0]]}"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        return _describe(next(a for a in args if a is not type(None))) + " (or nothing)"
+    if origin is tuple and args and args[0] in plurals:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {plurals[args[0]]}"
+        return f"a list of {len(args)} {plurals[args[0]]}"
     return f"a [{getattr(hint, 'TABLE', hint)}] table"
 
 
@@ -369,7 +382,7 @@ def _toml_value(v: Any) -> str:
 
 
 @dataclass(frozen=True)
-class ConvertConfig:
+class ConvertConfig(_Config):
     """The recipe of a dataset: what ``specsr convert`` (:func:`specsr.dataset.build_dataset`) makes of its
     sources. These are the defaults of both.
 
@@ -382,9 +395,12 @@ class ConvertConfig:
     mic1; ``allow_band_limited`` keeps sources with no content above ``min_content_hz`` (or 0.8 × their
     Nyquist). ``shard_size``: pairs per shard file.
 
-    Sequences are kept as tuples. ``build_dataset`` checks the values (the filter names live in
-    ``specsr.degrade``, which this module must not import).
+    Sequences are kept as tuples (a single string counts as a list of one). Types are checked here;
+    ``build_dataset`` checks the values (the filter names live in ``specsr.degrade``, which this module
+    must not import).
     """
+
+    TABLE: ClassVar[str] = "convert"
 
     sr_out: int = 48000
     sr_in_choices: tuple[int, ...] | None = None
@@ -408,5 +424,6 @@ class ConvertConfig:
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, (value,))
-            elif value is not None and not isinstance(value, tuple):
+            elif value is not None and not isinstance(value, tuple | list):
                 object.__setattr__(self, name, tuple(value))
+        self._check_types()

@@ -45,6 +45,7 @@ from specsr.report.render import (
     safe_name,
     source_line,
 )
+from specsr.utils import atomic_output, atomic_write_text
 
 MARKER = ".specsr-report"
 # Played by current Chrome, Firefox and Safari as they are (WAV only as 16-bit PCM).
@@ -202,11 +203,10 @@ def _build(clips: list[Clip], warnings: list[str], out: Path, *, max_clips: int 
         rows = aggregate(per_clip, kinds)
         page = render_html(title=title, source=source, rows=rows, clips=shown, n_clips=n_scored,
                            warnings=warnings, transcoded=transcoded, notes=notes)
-        (tmp / "index.html").write_text(page, encoding="utf-8")
-        (tmp / "summary.csv").write_text(_summary_csv(rows), encoding="utf-8")
-        (tmp / "clips.csv").write_text(per_clip_csv(per_clip), encoding="utf-8")
-        (tmp / MARKER).write_text("written by specsr report; `specsr report --force` may replace this folder\n",
-                                  encoding="utf-8")
+        atomic_write_text(tmp / "index.html", page)
+        atomic_write_text(tmp / "summary.csv", _summary_csv(rows))
+        atomic_write_text(tmp / "clips.csv", per_clip_csv(per_clip))
+        atomic_write_text(tmp / MARKER, "written by specsr report; `specsr report --force` may replace this folder\n")
         _make_public(tmp)
         _swap_into_place(tmp, out)
     except BaseException:
@@ -302,7 +302,8 @@ def _write_entry_audio(out: SystemOutput, folder: Path, stem: str, rel_dir: Path
         fmt = info.format
         if (fmt, None) in BROWSER_FORMATS or (fmt, info.subtype) in BROWSER_FORMATS:
             name = f"{stem}{out.path.suffix.lower()}"
-            shutil.copyfile(out.path, folder / name)
+            with atomic_output(folder / name) as tmp_copy:
+                shutil.copyfile(out.path, tmp_copy)
             return (rel_dir / name).as_posix(), f"the scored file, copied as is ({fmt})"
         from specsr.audio import read_audio
 
