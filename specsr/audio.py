@@ -136,10 +136,15 @@ def resampled_length(n_samples: int, sr_in: int, sr_out: int) -> int:
     return int(round(Fraction(n_samples * sr_out, sr_in)))
 
 
+RESAMPLE_METHODS = ("soxr", "resample_poly", "passband")
+
+
 def resample(wav: np.ndarray, sr_in: int, sr_out: int, *, method: str = "soxr") -> np.ndarray:
     """Band-limited resampling of ``[..., T]`` to exactly ``resampled_length(T, sr_in, sr_out)`` samples.
 
-    ``method``: ``soxr`` (soxr VHQ, default) or ``resample_poly`` (scipy polyphase, Kaiser window).
+    ``method``: ``soxr`` (soxr VHQ, default), ``resample_poly`` (scipy polyphase, Kaiser window, stopband
+    from the lower Nyquist on) or ``passband`` (upsampling only: polyphase whose passband reaches the
+    input's Nyquist, see :func:`upsample_filter`).
     """
     if sr_in <= 0 or sr_out <= 0:
         raise SpecsrError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
@@ -163,8 +168,10 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int, *, method: str = "soxr") 
         flat = wav.reshape(-1, n_in)
         out = resample_poly(flat, frac.numerator, frac.denominator, axis=-1,
                             window=_polyphase_filter(max(frac.numerator, frac.denominator)))
+    elif method == "passband":
+        out = _PassbandStream(n_in, sr_in, sr_out).whole(wav.reshape(-1, n_in))
     else:
-        raise SpecsrError(f"unknown resampling method {method!r}; use soxr or resample_poly")
+        raise SpecsrError(f"unknown resampling method {method!r}; use {', '.join(RESAMPLE_METHODS)}")
     out = _fix_length(np.asarray(out, dtype=np.float32), n_out)
     return out.reshape(wav.shape[:-1] + (n_out,))
 
@@ -182,6 +189,91 @@ def _polyphase_filter(max_ratio: int, attenuation_db: float = 80.0, transition: 
     numtaps, beta = kaiserord(attenuation_db, width)
     numtaps |= 1
     return firwin(numtaps, (1.0 - transition / 2) / max_ratio, window=("kaiser", beta))
+
+
+@functools.lru_cache(maxsize=32)
+def upsample_filter(up: int, attenuation_db: float = 80.0, transition: float = 0.05) -> np.ndarray:
+    """Kaiser-window lowpass for upsampling by ``up`` whose passband reaches the input's Nyquist.
+
+    An anti-imaging filter must end before the input's Nyquist, so the top few percent of the input's
+    band come out attenuated (soxr VHQ: -30 dB at 0.975 × Nyquist), and specsr would keep that notch
+    "exactly" below the seam. This one is flat (< 0.001 dB) up to the input's Nyquist and reaches
+    -``attenuation_db`` at ``(1 + transition)`` × Nyquist: the attenuated images in between lie in the
+    band the model replaces.
+    """
+    from scipy.signal import firwin, kaiserord
+
+    numtaps, beta = kaiserord(attenuation_db, transition / up)
+    numtaps |= 1
+    return firwin(numtaps, (1.0 + transition / 2) / up, window=("kaiser", beta))
+
+
+class _PassbandStream:
+    """Polyphase upsampling with :func:`upsample_filter`, whole or block by block with the same numbers.
+
+    ``scipy.signal.resample_poly`` is shift-equivariant for input shifts that are multiples of ``down``:
+    each output block is computed from the input it needs plus the filter's reach on both sides, starting
+    on such a multiple, so blocks equal the whole signal's output exactly.
+    """
+
+    def __init__(self, n_in: int, sr_in: int, sr_out: int, block_out: int = 1 << 16) -> None:
+        frac = Fraction(sr_out, sr_in)
+        self.up, self.down = frac.numerator, frac.denominator
+        if self.up <= self.down:
+            raise SpecsrError(f"passband resampling is for upsampling, not {sr_in} -> {sr_out} Hz")
+        self.h = upsample_filter(self.up)
+        reach = len(self.h) // (2 * self.up) + 2  # input samples the filter spans on each side
+        self.context = -(-reach // self.down) * self.down
+        self.n_in, self.n_out = n_in, resampled_length(n_in, sr_in, sr_out)
+        self.block_out = max(1, block_out // self.up) * self.up
+
+    def _outputs(self, x: np.ndarray, x_start: int, j0: int, j1: int) -> np.ndarray:
+        """Outputs ``[j0, j1)`` from the input ``x`` ``[C, n]`` that starts at input sample ``x_start``."""
+        from scipy.signal import resample_poly
+
+        a = max(0, j0 * self.down // self.up - self.context)  # a multiple of down: j0 is a multiple of up
+        b = min(self.n_in, -(-j1 * self.down // self.up) + self.context)
+        y = resample_poly(x[:, a - x_start:b - x_start], self.up, self.down, axis=-1, window=self.h)
+        offset = a * self.up // self.down
+        out = np.zeros((x.shape[0], j1 - j0), np.float32)
+        got = y[:, j0 - offset:j1 - offset]
+        out[:, :got.shape[1]] = got
+        return out
+
+    def whole(self, x: np.ndarray) -> np.ndarray:
+        """All ``n_out`` outputs of ``x`` ``[C, n_in]``."""
+        return self._outputs(np.asarray(x, np.float32), 0, 0, self.n_out)
+
+    def blocks(self, source: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Output blocks ``[C, m]`` from input blocks ``[C, n]`` (``n_in`` samples in all)."""
+        buf: np.ndarray | None = None
+        buf_start = received = 0
+        j0 = 0
+        source = iter(source)
+        while j0 < self.n_out:
+            j1 = min(self.n_out, j0 + self.block_out)
+            need = min(self.n_in, -(-j1 * self.down // self.up) + self.context)
+            while received < need:
+                block = next(source, None)
+                if block is None:
+                    raise SpecsrError(f"the input stream ended after {received} of {self.n_in} samples")
+                block = np.asarray(block, np.float32)
+                buf = block if buf is None else np.concatenate([buf, block], axis=1)
+                received += block.shape[1]
+            if buf is None:  # n_in == 0: nothing to produce
+                return
+            yield self._outputs(buf, buf_start, j0, j1)
+            keep_from = max(0, j1 * self.down // self.up - self.context)  # what the next block needs
+            if keep_from > buf_start:
+                buf = buf[:, keep_from - buf_start:]
+                buf_start = keep_from
+            j0 = j1
+
+
+def model_resampling(sr_in: int, sr_out: int) -> str:
+    """How the pipeline brings audio to the model's rate: ``passband`` up (the input's band stays whole up
+    to its Nyquist), soxr VHQ down (an anti-aliasing filter is what downsampling needs)."""
+    return "passband" if sr_in < sr_out else "soxr"
 
 
 def _fix_length(x: np.ndarray, n: int) -> np.ndarray:
@@ -226,15 +318,10 @@ def read_excerpts(path: str | os.PathLike, info: AudioInfo, *, n_excerpts: int =
     return np.concatenate(parts, axis=1)
 
 
-def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int,
-                     block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Stream a file resampled to ``sr_out`` as blocks ``[C, n]``, exactly ``resampled_length`` samples in all."""
-    import soxr
-
-    n_out = resampled_length(info.n_frames, info.sample_rate, sr_out)
-    stream = None if info.sample_rate == sr_out else \
-        soxr.ResampleStream(info.sample_rate, sr_out, info.channels, dtype="float32", quality="VHQ")
-    emitted = read = 0
+def read_blocks(path: str | os.PathLike, info: AudioInfo, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Stream a file as float32 blocks ``[C, n]`` (``info.n_frames`` samples in all), with the checks of
+    :func:`read_audio`."""
+    read = 0
     try:
         fh = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
@@ -250,12 +337,35 @@ def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int,
             if not np.isfinite(data).all():
                 raise SpecsrError(f"{path}: contains NaN or infinite samples")
             read += len(data)
-            last = read >= info.n_frames
-            out = data if stream is None else stream.resample_chunk(np.ascontiguousarray(data), last=last)
-            take = min(len(out), n_out - emitted)
-            if take > 0:
-                emitted += take
-                yield np.ascontiguousarray(out[:take].T)
+            yield np.ascontiguousarray(data.T)
+
+
+def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int, *, method: str = "soxr",
+                     block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Stream a file resampled to ``sr_out`` as blocks ``[C, n]``, exactly ``resampled_length`` samples in all,
+    equal to :func:`resample` of the whole file for ``passband`` (soxr's stream differs from its one-shot
+    call by rounding)."""
+    n_out = resampled_length(info.n_frames, info.sample_rate, sr_out)
+    blocks = read_blocks(path, info, block_frames)
+    if info.sample_rate == sr_out:
+        yield from blocks
+        return
+    if method == "passband":
+        yield from _PassbandStream(info.n_frames, info.sample_rate, sr_out).blocks(blocks)
+        return
+    if method != "soxr":
+        raise SpecsrError(f"streamed resampling is soxr or passband, not {method!r}")
+    import soxr
+
+    stream = soxr.ResampleStream(info.sample_rate, sr_out, info.channels, dtype="float32", quality="VHQ")
+    emitted = read = 0
+    for block in blocks:
+        read += block.shape[1]
+        out = stream.resample_chunk(np.ascontiguousarray(block.T), last=read >= info.n_frames)
+        take = min(len(out), n_out - emitted)
+        if take > 0:
+            emitted += take
+            yield np.ascontiguousarray(out[:take].T)
     if emitted < n_out:
         yield np.zeros((info.channels, n_out - emitted), np.float32)
 

@@ -84,8 +84,8 @@ class ChunkEngine:
     only approximately chunk-invariant.)
     """
 
-    def __init__(self, predictor: MagnitudePredictor, n_channels: int, n_samples: int, sr_in: int,
-                 cutoff_hz: float, settings: InferenceConfig, *, keep_magnitudes: bool = False) -> None:
+    def __init__(self, predictor: MagnitudePredictor, n_channels: int, n_samples: int, cutoff_hz: float,
+                 keep_hz: float, settings: InferenceConfig, *, keep_magnitudes: bool = False) -> None:
         cfg = predictor.stft
         self.predictor, self.cfg, self.device = predictor, cfg, predictor.device
         phase, n_iter, chunk_seconds = settings.phase, settings.n_iter, settings.chunk_seconds
@@ -96,7 +96,8 @@ class ChunkEngine:
         self.n_frames = self.n_work // cfg.hop_length + 1
         self.phase, self.n_iter = phase, n_iter
         self.k_cut = cutoff_bin(cutoff_hz, cfg)
-        self.k_nyq_in = cutoff_bin(min(sr_in, cfg.sample_rate) / 2, cfg)
+        # [k_cut, k_keep): the input's roll-off, real content attenuated: kept wherever louder than the prediction
+        self.k_keep = max(self.k_cut, cutoff_bin(min(keep_hz, cfg.sample_rate / 2), cfg))
         bins = torch.arange(cfg.n_bins, dtype=torch.float32)
         ramp = (self.k_cut + CROSSFADE_BINS - bins) / (CROSSFADE_BINS + 1)
         self.mask = ramp.clamp(0.0, 1.0).where(bins >= self.k_cut, torch.ones(()))[None, :, None].to(self.device)
@@ -199,7 +200,7 @@ class ChunkEngine:
                 self.kept.append(mag[..., s - a:e - a])
             known_ab = known[..., a - k_start:b - k_start]
             t0 = time.perf_counter()
-            mag = self._gate_silence(mag, known_ab)
+            mag = self._keep_rolloff(self._gate_silence(mag, known_ab), known_ab)
             lock = self._phase_lock(known_ab, mag)
             spec = reconstruct_frames(mag, known_ab, self.mask, cfg, method=self.phase, n_iter=self.n_iter,
                                       phase_lock=lock)
@@ -230,10 +231,20 @@ class ChunkEngine:
         low_power = known[:, :self.k_cut].abs().square().sum(dim=1, keepdim=True)  # [C, 1, M]
         return torch.where(low_power > SILENT_FRAME_POWER, mag, torch.zeros_like(mag))
 
+    def _keep_rolloff(self, mag: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """In the input's roll-off ``[k_cut, k_keep)`` the magnitude is the larger of input and prediction: the
+        model adds to what the input still holds there, never removes it."""
+        if self.k_keep <= self.k_cut:
+            return mag
+        band = slice(self.k_cut, self.k_keep)
+        mag = mag.clone()
+        mag[:, band] = torch.maximum(mag[:, band], known[:, band].abs().to(mag.dtype))
+        return mag
+
     def _phase_lock(self, known: torch.Tensor, mag: torch.Tensor) -> torch.Tensor | None:
-        """Bins between the cutoff and the input's Nyquist where the input's phase is worth keeping."""
-        if self.k_nyq_in <= self.k_cut:
+        """Bins of the roll-off band where the input's phase is worth keeping (the input is not negligible)."""
+        if self.k_keep <= self.k_cut:
             return None
         bins = torch.arange(self.cfg.n_bins, device=known.device)[None, :, None]
-        in_band = (bins >= self.k_cut) & (bins < self.k_nyq_in)
+        in_band = (bins >= self.k_cut) & (bins < self.k_keep)
         return in_band & (known.abs() >= PHASE_LOCK_RATIO * mag)

@@ -12,6 +12,7 @@ empty above its cutoff. We find that edge from the long-term spectrum:
    32 kHz and more the top 3 % of the band is ignored (dither is noise-shaped there);
 4. the cutoff is the last bin below j still within ``edge_db`` of the octave under it: where the
    response starts to fall, which for real low-res files is often well below the nominal sr_in/2.
+   Between the cutoff and j (``edge_hz``) the file still holds real, attenuated content.
 
 No edge found means the file is full-band (cutoff = Nyquist).
 """
@@ -35,6 +36,7 @@ class CutoffEstimate:
     band_limited: bool
     silent: bool
     drop_db: float
+    edge_hz: float  # where the content has fallen by min_drop_db (Nyquist when full band): it rolls off in between
 
 
 def long_term_spectrum(wav: np.ndarray, sample_rate: int, *, bin_hz: float = 12.0,
@@ -78,7 +80,7 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
     nyquist = sample_rate / 2
     lts = long_term_spectrum(wav, sample_rate)
     if lts is None:
-        return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=True, drop_db=0.0)
+        return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=True, drop_db=0.0, edge_hz=nyquist)
     freqs, level = lts
     df = freqs[1] - freqs[0]
     smooth = median_filter(level, size=max(3, int(150 / df) | 1), mode="nearest")
@@ -101,5 +103,6 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
             k = j
             while k > k_min and smooth[k] < float(np.median(smooth[k // 2:k + 1])) - edge_db:
                 k -= 1
-            return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop))
-    return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0)
+            return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop),
+                                  edge_hz=float(freqs[j]))
+    return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0, edge_hz=nyquist)

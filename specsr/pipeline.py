@@ -35,6 +35,7 @@ from specsr import pretrained
 from specsr.audio import (
     PCM_FORMATS,
     audio_info,
+    model_resampling,
     output_format,
     output_subtype,
     read_excerpts,
@@ -89,6 +90,7 @@ class CutoffChoice:
     silent: bool
     nothing_to_add: bool
     messages: tuple[str, ...]
+    keep_hz: float  # up to here the input still has (rolled-off) content, kept where louder than the prediction
 
 
 @dataclass
@@ -185,6 +187,7 @@ class Upsampler:
                 cutoff, source = est.cutoff_hz, "detected"
             else:
                 cutoff, source = nyquist_in, "nominal"
+            keep = min(est.edge_hz, nyquist_in)
         else:
             try:
                 cutoff = float(cutoff_hz)
@@ -197,13 +200,14 @@ class Upsampler:
                 messages.append(f"cutoff {cutoff:g} Hz is above the input's Nyquist frequency; "
                                 f"using {nyquist_in:g} Hz")
                 cutoff = nyquist_in
+            keep = cutoff
         kc = cutoff_bin(min(cutoff, self.sr_out / 2), self.stft)
         nothing = kc >= self.stft.n_bins - 1
         if not nothing and not silent and not self.task.min_cutoff_hz <= cutoff <= self.task.max_cutoff_hz:
             messages.append(f"cutoff {cutoff / 1000:.2f} kHz is outside the range this model was trained for "
                             f"({self.task.min_cutoff_hz / 1000:g}-{self.task.max_cutoff_hz / 1000:g} kHz); "
                             f"predicting above {cutoff / 1000:.2f} kHz anyway, expect weaker results")
-        return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages))
+        return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)))
 
     # ------------------------------------------------------------------------------ arrays
     def upsample(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None, phase: str | None = None,
@@ -233,12 +237,12 @@ class Upsampler:
         choice = self.choose_cutoff(x, sr_in, cutoff_hz)
         for message in choice.messages:
             warnings.warn(message, UpsampleWarning, stacklevel=3)
-        y = resample(x, sr_in, self.sr_out)
+        y = resample(x, sr_in, self.sr_out, method=model_resampling(sr_in, self.sr_out))
         if choice.silent or (choice.nothing_to_add and copy_full_band):
             return y, self.sr_out, None
         if choice.nothing_to_add:
             raise NothingToAddError(_nothing_message(sr_in, self.sr_out))
-        engine = ChunkEngine(self, x.shape[0], y.shape[-1], sr_in, choice.cutoff_hz, settings,
+        engine = ChunkEngine(self, x.shape[0], y.shape[-1], choice.cutoff_hz, choice.keep_hz, settings,
                              keep_magnitudes=keep_magnitudes)
         block = max(1, int(self.sr_out))
         out = np.concatenate(list(engine.run(y[:, i:i + block] for i in range(0, y.shape[-1], block))), axis=-1)
@@ -278,11 +282,12 @@ class Upsampler:
         if choice.nothing_to_add and not copy_full_band and not choice.silent:
             raise NothingToAddError(f"{src}: " + _nothing_message(info.sample_rate, self.sr_out))
         n_out = resampled_length(info.n_frames, info.sample_rate, self.sr_out)
-        blocks: Iterable[np.ndarray] = resampled_blocks(src, info, self.sr_out)
+        blocks: Iterable[np.ndarray] = resampled_blocks(src, info, self.sr_out,
+                                                        method=model_resampling(info.sample_rate, self.sr_out))
         timing = Timing()
         copied = choice.silent or choice.nothing_to_add
         if not copied:
-            engine = ChunkEngine(self, info.channels, n_out, info.sample_rate, choice.cutoff_hz, settings)
+            engine = ChunkEngine(self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz, settings)
             timing = engine.timing
             blocks = engine.run(blocks)
         if progress is not None:

@@ -7,7 +7,15 @@ import pytest
 import soundfile as sf
 from conftest import noise
 
-from specsr.audio import read_audio, resample, resampled_length, write_audio
+from specsr.audio import (
+    audio_info,
+    read_audio,
+    resample,
+    resampled_blocks,
+    resampled_length,
+    upsample_filter,
+    write_audio,
+)
 from specsr.errors import SpecsrError
 
 
@@ -58,7 +66,7 @@ def test_read_errors(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["soxr", "resample_poly"])
-@pytest.mark.parametrize("sr_in,sr_out", [(8000, 48000), (16000, 48000), (22050, 48000), (44100, 48000),
+@pytest.mark.parametrize(("sr_in", "sr_out"), [(8000, 48000), (16000, 48000), (22050, 48000), (44100, 48000),
                                           (11025, 44100), (48000, 16000), (12000, 48000)])
 @pytest.mark.parametrize("n", [1, 7, 1001, 4799])
 def test_resample_length_contract(method, sr_in, sr_out, n):
@@ -75,3 +83,42 @@ def test_resample_preserves_a_tone():
     y = resample(x, sr_in, sr_out)
     ref = np.sin(2 * np.pi * 1000 * np.arange(sr_out) / sr_out)
     assert np.abs(y[1000:-1000] - ref[1000:-1000]).max() < 1e-3
+
+
+@pytest.mark.parametrize("sr_in", [8000, 11025, 16000, 22050, 44100])
+@pytest.mark.parametrize("n", [1, 7, 1001, 4799])
+def test_passband_length_contract(sr_in, n):
+    x = noise(n / sr_in, sr_in, channels=2)[:, :n]
+    assert resample(x, sr_in, 48000, method="passband").shape == (2, resampled_length(n, sr_in, 48000))
+
+
+@pytest.mark.parametrize("sr_in", [8000, 16000, 22050])
+def test_passband_stream_equals_whole_exactly(sr_in, tmp_path):
+    x = noise(2.3, sr_in, channels=2, seed=3)
+    path = tmp_path / "x.wav"
+    sf.write(path, x.T, sr_in, subtype="FLOAT")
+    whole = resample(x, sr_in, 48000, method="passband")
+    streamed = np.concatenate(list(resampled_blocks(path, audio_info(path), 48000, method="passband",
+                                                    block_frames=3001)), axis=1)
+    assert np.array_equal(whole, streamed)
+
+
+def test_passband_keeps_the_input_band_up_to_its_nyquist():
+    """soxr's (and any anti-imaging filter's) transition lies below the input's Nyquist: a notch specsr would
+    keep 'exactly' below the seam. The passband filter is flat up to the Nyquist, and images above it are in
+    the band the model replaces."""
+    from scipy.signal import freqz
+
+    sr_in, up = 16000, 3
+    h = upsample_filter(up)
+    f, resp = freqz(h, worN=1 << 16, fs=sr_in * up)
+    db = 20 * np.log10(np.abs(resp) + 1e-12)
+    assert np.abs(db[f <= 0.999 * sr_in / 2]).max() < 0.01
+    assert db[f >= 1.05 * sr_in / 2].max() < -79
+    x = noise(4.0, sr_in, seed=1)
+    spectrum = {m: np.abs(np.fft.rfft(resample(x, sr_in, 48000, method=m)[0])) ** 2 for m in ("soxr", "passband")}
+    freqs = np.fft.rfftfreq(4 * 48000, 1 / 48000)
+    top = (freqs > 0.975 * sr_in / 2) & (freqs < 0.995 * sr_in / 2)
+    mid = (freqs > 0.4 * sr_in / 2) & (freqs < 0.6 * sr_in / 2)
+    level = {m: 10 * np.log10(s[top].mean() / s[mid].mean()) for m, s in spectrum.items()}
+    assert abs(level["passband"]) < 0.5 and level["soxr"] < -20

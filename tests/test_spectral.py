@@ -99,7 +99,7 @@ def test_inference_frames_are_the_training_features():
             return known.abs()
 
     rec = Recorder()
-    engine = ChunkEngine(rec, 1, wav.shape[-1], 16000, 8000.0, InferenceConfig(n_iter=0))
+    engine = ChunkEngine(rec, 1, wav.shape[-1], 8000.0, 8000.0, InferenceConfig(n_iter=0))
     list(engine.run([wav.numpy().astype(np.float32)]))
     assert len(rec.seen) == 1  # one model call covers a short signal
     features = log_power(stft(wav, cfg))  # as specsr.dataset computes them
