@@ -44,14 +44,14 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]
     the folder ``DIR``, ``x.wav`` → ``OUTPUT/x.wav`` for a file given directly. Without ``output``
     every result lands beside its input as ``<stem>_48k.wav``.
     """
-    from specsr.audio import find_audio_files
+    from specsr.audio import AUDIO_EXTENSIONS, find_audio_files
 
     pairs: list[tuple[Path, Path]] = []  # (file, path relative to what the user named)
     for item in inputs:
         if not item.exists():
             raise SpecsrError(f"{item}: no such file or folder")
         if item.is_dir():
-            found = find_audio_files(item)
+            found = _without_own_outputs(find_audio_files(item), output, sr_out)
             if not found:
                 warn(f"{item}: no audio files in this folder")
             pairs += [(f, f.relative_to(item)) for f in found]
@@ -60,12 +60,14 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]
     if not pairs:
         raise SpecsrError("no input files")
     single = len(pairs) == 1 and not inputs[0].is_dir()
+    if output is not None and not single and output.suffix.lower() in AUDIO_EXTENSIONS and not output.is_dir():
+        raise SpecsrError(f"-o {output}: several inputs need an output folder, not a file name")
     jobs = []
     for src, rel in pairs:
         if output is None:
             jobs.append(Job(src, default_output_name(src, sr_out), False))
         elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
-            jobs.append(Job(src, output, False))
+            jobs.append(Job(src, output, True))  # a missing folder is created, as in folder mode
         else:
             dst = output / rel
             if dst.suffix.lower() not in PCM_FORMATS:
@@ -80,6 +82,22 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]
             raise SpecsrError(f"{job.src}: the output would overwrite the input; choose another -o")
         seen[key] = job.src
     return jobs
+
+
+def _without_own_outputs(found: list[Path], output: Path | None, sr_out: int) -> list[Path]:
+    """A folder's audio files less what specsr wrote there: ``<stem>_48k.wav`` beside a ``<stem>.*`` source
+    (the default output name), and anything inside the output folder."""
+    stems = {(f.parent, f.stem) for f in found}
+    suffix = default_output_name(Path("x.wav"), sr_out).name[1:]  # "_48k.wav"
+    out_root = output.resolve() if output is not None else None
+    kept = []
+    for f in found:
+        if f.name.endswith(suffix) and (f.parent, f.name[:-len(suffix)]) in stems:
+            continue
+        if out_root is not None and out_root in f.resolve().parents:
+            continue
+        kept.append(f)
+    return kept
 
 
 def parse_cutoff(text: str) -> float | None:
@@ -149,7 +167,7 @@ def upsample_cmd(
                               copy_full_band=copy_full_band, force=force, quiet=quiet, warning_type=UpsampleWarning)
         except NothingToAddError as exc:
             skipped += 1
-            _say(f"specsr: {first_line(exc)} (skipped)", files_bar, err=True)
+            _say(f"specsr: skipped: {first_line(exc)} (--copy-full-band resamples it anyway)", files_bar, err=True)
             continue
         except (SpecsrError, OSError) as exc:
             if len(jobs) == 1:
@@ -175,11 +193,9 @@ def upsample_cmd(
                 failed += 1
                 _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
     files_bar.close()
-    if failed:
-        if len(jobs) > 1:
-            warn(f"{failed} of {len(jobs)} files failed")
-        raise typer.Exit(1)
-    if written == 0 and skipped:
+    if (len(jobs) > 1 and not quiet) or skipped or failed:
+        typer.echo(f"{written} upsampled, {skipped} skipped, {failed} failed", err=failed > 0)
+    if failed:  # skipping is not failing
         raise typer.Exit(1)
 
 

@@ -176,7 +176,13 @@ class Upsampler:
 
     # ------------------------------------------------------------------------------ cutoff
     def choose_cutoff(self, wav: np.ndarray, sr_in: int, cutoff_hz: float | None = None) -> CutoffChoice:
-        """Detect (``cutoff_hz=None``) or check a given cutoff for ``wav`` ``[C, T]`` at ``sr_in``."""
+        """Detect (``cutoff_hz=None``) or check a given cutoff for ``wav`` ``[C, T]`` at ``sr_in``.
+
+        A file above the model's rate (88.2, 96, 192 kHz) is judged as the model will see it, resampled
+        to ``sr_out``: full band up to the output's Nyquist means nothing to add, as for a 48 kHz file.
+        """
+        if sr_in > self.sr_out:
+            wav, sr_in = resample(wav, sr_in, self.sr_out), self.sr_out
         nyquist_in = sr_in / 2
         messages: list[str] = []
         silent = False
@@ -329,7 +335,7 @@ class Upsampler:
 
 def _nothing_message(sr_in: int, sr_out: int) -> str:
     return (f"nothing to add: the input ({sr_in} Hz) has content up to the output's Nyquist frequency "
-            f"({sr_out / 2:g} Hz); use --copy-full-band to resample it anyway")
+            f"({sr_out / 2:g} Hz)")
 
 
 def _as_channels(wav: np.ndarray) -> np.ndarray:

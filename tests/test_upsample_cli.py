@@ -72,7 +72,7 @@ def test_folder_batch_with_a_corrupt_file(model_path, write_wav, tmp_path):
     assert not (tmp_path / "out" / "sub" / "broken.wav").exists()
     errors = [line for line in result.stderr.splitlines() if line.startswith("specsr: error:")]
     assert len(errors) == 1 and "broken.wav" in errors[0]
-    assert "1 of 3 files failed" in result.stderr
+    assert "2 upsampled, 0 skipped, 1 failed" in result.stderr
     assert sf.info(str(tmp_path / "out" / "sub" / "b.flac")).samplerate == 48000
 
 
@@ -120,7 +120,8 @@ def test_out_of_memory_is_one_line(model_path, write_wav, tmp_path, monkeypatch)
 def test_nothing_to_add_and_copy_full_band(model_path, write_wav, tmp_path):
     src = write_wav("full.wav", noise(0.3, 48000), 48000)
     result = run(src, "--model", model_path)
-    assert result.exit_code != 0 and "nothing to add" in result.stderr
+    assert result.exit_code == 0 and "specsr: skipped: " in result.stderr and "nothing to add" in result.stderr
+    assert "0 upsampled, 1 skipped, 0 failed" in result.stdout
     assert "Traceback" not in result.output + result.stderr
     assert not (tmp_path / "full_48k.wav").exists()
     result = run(src, "--model", model_path, "--copy-full-band")
@@ -165,3 +166,44 @@ def test_plot_option_writes_png(model_path, write_wav, tmp_path):
     result = run(src, "-o", tmp_path / "up.wav", "--model", model_path, "--n-iter", 1, "--plot")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "up.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("sr", [88200, 96000, 192000])
+def test_rates_above_48k_are_judged_like_48k(model_path, write_wav, tmp_path, sr):
+    """A full-band 96 kHz file has nothing to add (it used to 'predict' 22.9-24 kHz); a 16 kHz band in it does."""
+    full = write_wav(f"full{sr}.wav", noise(0.4, sr), sr)
+    result = run(full, "--model", model_path, "-q")
+    assert result.exit_code == 0 and "nothing to add" in result.stderr
+    assert not (tmp_path / f"full{sr}_48k.wav").exists()
+    narrow = write_wav(f"narrow{sr}.wav", brickwall(noise(0.4, sr), sr, 8000), sr)
+    result = run(narrow, "--model", model_path, "--n-iter", 1)
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr  # no out-of-range cutoff
+    assert sf.info(str(tmp_path / f"narrow{sr}_48k.wav")).samplerate == 48000
+
+
+def test_a_rerun_on_a_folder_does_not_take_its_own_outputs(model_path, write_wav, tmp_path):
+    write_wav("in/a.wav", lowres(0.3, 16000), 16000)
+    write_wav("in/sub/b.flac", lowres(0.3, 16000, seed=1), 16000)
+    write_wav("in/c_48k.wav", lowres(0.3, 16000, seed=2), 16000)  # no c.* beside it: a source of its own
+    first = run(tmp_path / "in", "--model", model_path, "--n-iter", 1)
+    assert first.exit_code == 0 and "3 upsampled, 0 skipped, 0 failed" in first.stdout
+    again = run(tmp_path / "in", "--model", model_path, "--n-iter", 1, "--force")
+    assert again.exit_code == 0 and "3 upsampled, 0 skipped, 0 failed" in again.stdout
+    assert not (tmp_path / "in" / "a_48k_48k.wav").exists()
+    inside = run(tmp_path / "in", "-o", tmp_path / "in" / "up", "--model", model_path, "--n-iter", 1)
+    again = run(tmp_path / "in", "-o", tmp_path / "in" / "up", "--model", model_path, "--n-iter", 1, "-f")
+    assert inside.exit_code == again.exit_code == 0 and "3 upsampled, 0 skipped" in again.stdout
+    assert not (tmp_path / "in" / "up" / "up").exists()
+
+
+def test_output_paths_follow_one_rule(model_path, write_wav, tmp_path):
+    a = write_wav("a.wav", lowres(0.3, 16000), 16000)
+    b = write_wav("b.wav", lowres(0.3, 16000, seed=1), 16000)
+    assert_one_line_error(run(a, b, "-o", tmp_path / "out.wav", "--model", model_path), "output folder")
+    assert not (tmp_path / "out.wav").exists()
+    # a missing folder is created for one file as for several
+    assert run(a, "-o", tmp_path / "new" / "x.wav", "--model", model_path, "--n-iter", 1).exit_code == 0
+    assert (tmp_path / "new" / "x.wav").is_file()
+    assert run(a, b, "-o", tmp_path / "new2", "--model", model_path, "--n-iter", 1).exit_code == 0
+    assert (tmp_path / "new2" / "b.wav").is_file()
