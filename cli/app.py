@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import signal
 import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -46,6 +47,25 @@ def command(name: str) -> Callable[[F], F]:
     return register
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that every temp file is removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Handle ``kill``/``timeout`` (TERM) and a closed terminal (HUP) like Ctrl-C: clean up, one line, exit."""
+
+    def raise_terminated(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), raise_terminated)
+
+
 def debug_enabled() -> bool:
     return os.environ.get("SPECSR_DEBUG", "") not in ("", "0")
 
@@ -78,6 +98,8 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except Terminated as exc:
+            fatal(f"stopped by {exc} (nothing half-written is left)", 128 + exc.signum)
         except KeyboardInterrupt:
             fatal("interrupted", 130)
         except (SpecsrError, OSError, MemoryError) as exc:

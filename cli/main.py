@@ -8,10 +8,11 @@ from specsr.cli import plot as _plot  # noqa: F401
 from specsr.cli import report as _report  # noqa: F401
 from specsr.cli import train as _train  # noqa: F401
 from specsr.cli import upsample as _upsample  # noqa: F401
-from specsr.cli.app import app
+from specsr.cli.app import app, stop_on_signals
 
 
 def main() -> None:
+    stop_on_signals()
     app()
 
 

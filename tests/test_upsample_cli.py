@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +211,25 @@ def test_output_paths_follow_one_rule(model_path, write_wav, tmp_path):
     assert (tmp_path / "new" / "x.wav").is_file()
     assert run(a, b, "-o", tmp_path / "new2", "--model", model_path, "--n-iter", 1).exit_code == 0
     assert (tmp_path / "new2" / "b.wav").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_terminated_run_leaves_no_debris(model_path, write_wav, tmp_path, sig):
+    """`kill -TERM` (or `timeout`) used to leave a hidden .float.w64 of tens of MB in the output folder."""
+    src = write_wav("long.wav", lowres(30.0, 16000), 16000)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "specsr", "upsample", str(src), "-o", str(out / "long.wav"),
+                             "--model", str(model_path), "--chunk-seconds", "1", "-q"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(out.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # until the output's temp files exist
+    assert proc.poll() is None, "finished before it could be stopped"
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig
+    assert stderr.strip().splitlines()[-1].startswith(f"specsr: error: stopped by {sig.name}")
+    assert "Traceback" not in stderr
+    assert list(out.iterdir()) == []
