@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import soundfile as sf
@@ -54,6 +55,7 @@ from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_mag
 from specsr.utils import check_output_path, resolve_device
 
 LONG_FILE_SECONDS = 120.0  # longer files: the cutoff is measured on excerpts, not the whole file
+MAX_CHANNELS = 16  # an axis this short beside a longer one is the channel axis
 
 
 class NothingToAddError(SpecsrError):
@@ -216,18 +218,33 @@ class Upsampler:
         return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)))
 
     # ------------------------------------------------------------------------------ arrays
-    def upsample(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None, phase: str | None = None,
-                 n_iter: int | None = None, chunk_seconds: float | None = None,
-                 copy_full_band: bool = False) -> tuple[np.ndarray, int]:
-        """Upsample ``wav`` ``[C, T]`` (or ``[T]``) float at ``sr_in`` → (``[C, T_out]`` float32, ``sr_out``).
+    @overload
+    def upsample(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = ..., phase: str | None = ...,
+                 n_iter: int | None = ..., chunk_seconds: float | None = ...,
+                 copy_full_band: bool = ...) -> tuple[np.ndarray, int]: ...
 
-        ``T_out = round(T · sr_out / sr_in)``. Raises :class:`NothingToAddError` for full-band input
-        at ``sr_out`` or above unless ``copy_full_band`` (then the input, resampled, is returned).
+    @overload
+    def upsample(self, wav: torch.Tensor, sr_in: int, *, cutoff_hz: float | None = ..., phase: str | None = ...,
+                 n_iter: int | None = ..., chunk_seconds: float | None = ...,
+                 copy_full_band: bool = ...) -> tuple[torch.Tensor, int]: ...
+
+    def upsample(self, wav: np.ndarray | torch.Tensor, sr_in: int, *, cutoff_hz: float | None = None,
+                 phase: str | None = None, n_iter: int | None = None, chunk_seconds: float | None = None,
+                 copy_full_band: bool = False) -> tuple[np.ndarray | torch.Tensor, int]:
+        """Upsample ``wav`` at ``sr_in`` → (the same at ``sr_out``, ``sr_out``).
+
+        ``wav``: ``[T]``, ``[C, T]`` or ``[T, C]`` (as ``soundfile.read`` gives it: recognised when one axis
+        has at most 16 channels and the other is longer), float or integer PCM (scaled to ±1), a numpy
+        array or a torch tensor on any device. The result has the input's layout, float32, as a numpy
+        array, or a tensor on the input's device. ``T_out = round(T · sr_out / sr_in)``. Raises
+        :class:`NothingToAddError` for full-band input at ``sr_out`` or above unless ``copy_full_band``
+        (then the input, resampled, is returned).
         """
-        out, sr_out, _ = self._upsample_array(wav, sr_in, cutoff_hz=cutoff_hz,
+        x, layout = as_channels_first(wav)
+        out, sr_out, _ = self._upsample_array(x, sr_in, cutoff_hz=cutoff_hz,
                                               settings=self._settings(phase, n_iter, chunk_seconds),
                                               copy_full_band=copy_full_band, keep_magnitudes=False)
-        return out, sr_out
+        return layout.restore(out), sr_out
 
     def upsample_with_magnitude(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None,
                                 n_iter: int | None = None) -> tuple[np.ndarray, int, torch.Tensor | None]:
@@ -238,7 +255,7 @@ class Upsampler:
 
     def _upsample_array(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None, settings: InferenceConfig,
                         copy_full_band: bool, keep_magnitudes: bool) -> tuple[np.ndarray, int, torch.Tensor | None]:
-        x = _as_channels(wav)
+        x, _ = as_channels_first(wav)
         _check_rate(sr_in)
         choice = self.choose_cutoff(x, sr_in, cutoff_hz)
         for message in choice.messages:
@@ -338,18 +355,54 @@ def _nothing_message(sr_in: int, sr_out: int) -> str:
             f"({sr_out / 2:g} Hz)")
 
 
-def _as_channels(wav: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Layout:
+    """How an array was given (:func:`as_channels_first`), to give the result back the same way."""
+
+    mono: bool = False
+    time_first: bool = False
+    device: torch.device | None = None  # a torch tensor's device; None: numpy
+
+    def restore(self, out: np.ndarray) -> np.ndarray | torch.Tensor:
+        """``out`` ``[C, T']`` in the input's layout and type."""
+        y = out[0] if self.mono else (out.T if self.time_first else out)
+        y = np.ascontiguousarray(y)
+        return torch.from_numpy(y).to(self.device) if self.device is not None else y
+
+
+def as_channels_first(wav: np.ndarray | torch.Tensor) -> tuple[np.ndarray, Layout]:
+    """``[C, T]`` float32 from ``[T]``, ``[C, T]`` or ``[T, C]``, float or integer PCM, numpy or torch."""
+    device = None
+    if isinstance(wav, torch.Tensor):
+        device = wav.device
+        wav = wav.detach().cpu().numpy()
     x = np.asarray(wav)
+    if x.dtype.kind in "iu":  # integer PCM: full scale is ±1
+        info = np.iinfo(x.dtype)
+        offset = (int(info.max) + 1) // 2 if x.dtype.kind == "u" else 0
+        x = (x.astype(np.float64) - offset) / (int(info.max) + 1 - offset)
+    elif x.dtype.kind not in "f":
+        raise SpecsrError(f"expected audio samples as numbers, got an array of {x.dtype}")
     if x.ndim == 1:
+        layout = Layout(mono=True, device=device)
         x = x[None]
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise SpecsrError(f"expected audio shaped [C, T] or [T], got {x.shape}")
-    if x.shape[1] == 0:
+    elif x.ndim == 2:
+        rows, cols = x.shape
+        if rows <= MAX_CHANNELS and rows <= cols:
+            layout = Layout(device=device)
+        elif cols <= MAX_CHANNELS:
+            layout, x = Layout(time_first=True, device=device), x.T  # [T, C], as soundfile.read gives it
+        else:
+            raise SpecsrError(f"cannot tell channels from time in an array shaped {x.shape}: pass [C, T] or "
+                              f"[T, C] with at most {MAX_CHANNELS} channels")
+    else:
+        raise SpecsrError(f"expected audio shaped [T], [C, T] or [T, C], got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
         raise SpecsrError("the input holds no samples")
-    x = x.astype(np.float32, copy=False)
+    x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
         raise SpecsrError("the input contains NaN or infinite samples")
-    return x
+    return x, layout
 
 
 def _check_rate(sr_in: int) -> None:

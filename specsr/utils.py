@@ -23,7 +23,7 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     if p.is_dir():
         raise SpecsrError(f"{p}: is a directory, expected a file name")
     if p.exists() and not overwrite:
-        raise SpecsrError(f"{p}: exists already (use --force to overwrite)")
+        raise SpecsrError(f"{p}: exists already (overwrite it with force, -f on the command line)")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SpecsrError(f"{p}: the folder {folder} does not exist")
@@ -68,7 +68,7 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = True, suffix: st
         finally:
             os.close(fd)
         if not overwrite and p.exists():
-            raise SpecsrError(f"{p}: exists already (use --force to overwrite)")
+            raise SpecsrError(f"{p}: exists already (overwrite it with force, -f on the command line)")
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -100,11 +100,11 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device("cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise SpecsrError("--device cuda: CUDA is not available here (use --device cpu or auto)")
+            raise SpecsrError(f"device {device!r}: CUDA is not available here (use 'cpu' or 'auto')")
         return torch.device(device)
     if device == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise SpecsrError("--device mps: Apple MPS is not available here (use --device cpu or auto)")
+            raise SpecsrError("device 'mps': Apple MPS is not available here (use 'cpu' or 'auto')")
         return torch.device("mps")
     raise SpecsrError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
 

@@ -77,3 +77,42 @@ def test_the_inputs_roll_off_is_kept_where_the_model_adds_less(quiet):
     y = upsample(quiet, low, 48000, n_iter=4)
     lo, hi = choice.cutoff_hz + 200, choice.cutoff_hz + 500
     assert abs(band_db(y[0], lo, hi) - band_db(low[0], lo, hi)) < 1.0
+
+
+def test_the_api_takes_soundfile_layout_integers_and_tensors(ups):
+    x = noise(0.5, 16000, channels=2, seed=5)  # [C, T]
+    y, sr = ups.upsample(x, 16000, n_iter=1)
+    assert sr == 48000 and y.shape == (2, 24000)
+    y_tc, _ = ups.upsample(np.ascontiguousarray(x.T), 16000, n_iter=1)  # as soundfile.read gives it
+    assert y_tc.shape == (24000, 2) and np.array_equal(y_tc.T, y)
+    four, _ = ups.upsample(noise(1000 / 16000, 16000, channels=4).T, 16000, n_iter=1)
+    assert four.shape == (3000, 4)  # it used to come back as (1000, 12)
+    pcm = np.round(x.T * 32767).astype(np.int16)
+    y16, _ = ups.upsample(pcm, 16000, n_iter=1)
+    # scaled to ±1 like the float input (int16 used to come back at 32767 times the level)
+    assert np.abs(y16 - y_tc).max() < 1e-3 * np.abs(y_tc).max()
+    mono, _ = ups.upsample(x[0], 16000, n_iter=1)
+    assert mono.shape == (24000,)
+    t, _ = ups.upsample(torch.from_numpy(x), 16000, n_iter=1)
+    assert isinstance(t, torch.Tensor) and t.device == torch.device("cpu") and torch.equal(t, torch.from_numpy(y))
+
+
+def test_api_errors_say_how_to_pass_audio_without_cli_flags(ups):
+    from specsr.errors import SpecsrError
+
+    with pytest.raises(SpecsrError, match=r"cannot tell channels from time .* \[C, T\] or \[T, C\]"):
+        ups.upsample(np.zeros((40, 50), np.float32), 16000)
+    with pytest.raises(SpecsrError, match="numbers"):
+        ups.upsample(np.array([["a", "b"]]), 16000)
+    if not torch.cuda.is_available():
+        with pytest.raises(SpecsrError) as info:
+            load_model(None, device="cuda")
+        assert "--" not in str(info.value)
+
+
+def test_the_package_lists_its_api():
+    import specsr
+
+    for name in specsr.__all__:
+        assert getattr(specsr, name) is not None
+    assert {"load_model", "Upsampler", "InferenceConfig", "SpecsrError", "NothingToAddError"} <= set(specsr.__all__)
