@@ -23,7 +23,7 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     if p.is_dir():
         raise SpecsrError(f"{p}: is a directory, expected a file name")
     if p.exists() and not overwrite:
-        raise SpecsrError(f"{p}: exists already (overwrite it with force, -f on the command line)")
+        raise SpecsrError(f"{p}: exists already (overwrite it with force=True, on the command line -f/--force)")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SpecsrError(f"{p}: the folder {folder} does not exist")
@@ -68,7 +68,7 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = True, suffix: st
         finally:
             os.close(fd)
         if not overwrite and p.exists():
-            raise SpecsrError(f"{p}: exists already (overwrite it with force, -f on the command line)")
+            raise SpecsrError(f"{p}: exists already (overwrite it with force=True, on the command line -f/--force)")
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
