@@ -178,9 +178,13 @@ def upsample_cmd(
         written += 1
         for message in report.messages:
             _say(f"specsr: warning: {job.src.name}: {message}", files_bar, err=True)
-        if report.scaled_db < 0:
-            _say(f"specsr: warning: {job.dst}: the output peaked at {report.peak:.2f} (would clip); scaled by "
-                 f"{report.scaled_db:.1f} dB (use --float to keep the level)", files_bar, err=True)
+        if report.limited_seconds:
+            _say(f"specsr: warning: {job.dst}: the new band was turned down in {report.limited_seconds:.2f} s of "
+                 f"audio (at most {report.limit_db:.1f} dB) to stay below full scale; the input's band is "
+                 "untouched (--float keeps everything)", files_bar, err=True)
+        if report.clipped_samples:
+            _say(f"specsr: warning: {job.dst}: {report.clipped_samples} samples where the input itself passes full "
+                 "scale were clipped (--float keeps them)", files_bar, err=True)
         if not quiet:
             _say(f"{job.src} -> {job.dst}: {report.summary()}", files_bar)
         if plot:

@@ -9,7 +9,6 @@ half-written file behind. Long files are read and written as streams of blocks `
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from specsr.errors import SpecsrError
-from specsr.utils import atomic_output, atomic_write, check_output_path, temp_path_beside
+from specsr.utils import atomic_output, atomic_write, check_output_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
@@ -371,42 +370,14 @@ def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int, *, m
 
 
 def write_stream(dst: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int, n_channels: int, fmt: str,
-                 subtype: str, overwrite: bool) -> tuple[float, float]:
-    """Write blocks ``[C, n]`` to ``dst`` atomically (:func:`specsr.utils.atomic_output`); scale down integer
-    output that would clip.
-
-    Integer subtypes go through a float scratch file (W64, no 4 GB limit) because the peak is only
-    known at the end. Returns ``(peak before scaling, scaling in dB ≤ 0)``.
-    """
+                 subtype: str, overwrite: bool) -> None:
+    """Write blocks ``[C, n]`` to ``dst`` atomically (:func:`specsr.utils.atomic_output`), refusing non-finite
+    samples. Integer subtypes clip at full scale: keep them below it first (:mod:`specsr.limiter`)."""
     dst = Path(dst)
-    peak = 0.0
-    scaled_db = 0.0
-    direct = subtype in FLOAT_SUBTYPES
-
-    def write_blocks(target: str, sub: str, fmt_: str) -> None:
-        nonlocal peak
-        with sf.SoundFile(target, "w", sample_rate, n_channels, subtype=sub, format=fmt_) as fh:
-            for block in blocks:
-                if block.shape[1]:
-                    block_peak = float(np.abs(block).max())
-                    if not math.isfinite(block_peak):
-                        raise SpecsrError(f"{dst}: the output has non-finite samples (a broken model?)")
-                    peak = max(peak, block_peak)
-                    fh.write(block.T)
-
-    if direct:
-        with atomic_output(dst, overwrite=overwrite) as tmp:
-            write_blocks(str(tmp), subtype, fmt)
-        return peak, scaled_db
-    scratch = temp_path_beside(dst, ".float.w64")
-    try:
-        write_blocks(scratch, "FLOAT", "W64")
-        gain = 1.0 / peak if peak > 1.0 else 1.0
-        scaled_db = 20 * math.log10(gain)
-        with atomic_output(dst, overwrite=overwrite) as tmp, sf.SoundFile(scratch, "r") as src, \
-                sf.SoundFile(str(tmp), "w", sample_rate, n_channels, subtype=subtype, format=fmt) as out:
-            for block in src.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
-                out.write(block * gain if gain != 1.0 else block)
-    finally:
-        Path(scratch).unlink(missing_ok=True)
-    return peak, scaled_db
+    with atomic_output(dst, overwrite=overwrite) as tmp, \
+            sf.SoundFile(str(tmp), "w", sample_rate, n_channels, subtype=subtype, format=fmt) as fh:
+        for block in blocks:
+            if block.shape[1]:
+                if not np.isfinite(block).all():
+                    raise SpecsrError(f"{dst}: the output has non-finite samples (a broken model?)")
+                fh.write(block.T)

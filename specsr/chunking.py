@@ -182,6 +182,15 @@ class ChunkEngine:
 
     def run(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Consume input blocks ``[C, n]`` at ``sr_out`` (``n_samples`` in all); yield output blocks ``[C, m]``."""
+        for out, _ in self._run(blocks, split=False):
+            yield out
+
+    def run_split(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`run`, each output block given with the input's band in it: ``(output, input's band)`` (the
+        input's band: the inverse STFT of the kept bins, crossfade included; the new band is the rest)."""
+        yield from self._run(blocks, split=True)
+
+    def _run(self, blocks: Iterable[np.ndarray], split: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         source = iter(blocks)
         cfg, hop = self.cfg, self.cfg.hop_length
         half = cfg.n_fft // 2
@@ -205,9 +214,11 @@ class ChunkEngine:
             spec = reconstruct_frames(mag, known_ab, self.mask, cfg, method=self.phase, n_iter=self.n_iter,
                                       phase_lock=lock)
             sig = overlap_add(spec, cfg)  # padded time axis from padded sample a·hop
+            sig_low = overlap_add(self.mask * known_ab, cfg) if split else sig
             lo, hi = s * hop, (self.n_samples if e == self.n_frames else min(self.n_samples, e * hop))
-            out = sig[:, lo + half - a * hop:hi + half - a * hop].float().cpu().numpy() if hi > lo else \
-                np.zeros((self.n_channels, 0), np.float32)
+            core = slice(lo + half - a * hop, hi + half - a * hop) if hi > lo else slice(0, 0)
+            out = sig[:, core].float().cpu().numpy()
+            out_low = sig_low[:, core].float().cpu().numpy()
             self._sync()
             self.timing.phase_seconds += time.perf_counter() - t0
             # forget what the next core cannot need
@@ -222,7 +233,7 @@ class ChunkEngine:
                 self._mag = self._mag[..., nxt - self._mag_start:]
                 self._mag_start = nxt
             if out.shape[1]:
-                yield out
+                yield out, out_low
         # drain the source (it may hold padding beyond n_samples): nothing else to produce
         self._pull(source, self.n_work)
 

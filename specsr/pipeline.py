@@ -34,6 +34,7 @@ import torch
 
 from specsr import pretrained
 from specsr.audio import (
+    FLOAT_SUBTYPES,
     PCM_FORMATS,
     audio_info,
     model_resampling,
@@ -50,6 +51,7 @@ from specsr.chunking import ChunkEngine, Timing
 from specsr.config import INFERENCE_DEFAULTS, InferenceConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
+from specsr.limiter import LimiterStats, limit_new_band
 from specsr.models import build_inputs, fuse_batchnorm
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
 from specsr.utils import check_output_path, resolve_device
@@ -107,14 +109,16 @@ class UpsampleReport:
     rtf: float
     model_seconds: float
     phase_seconds: float
-    peak: float
-    scaled_db: float
+    peak: float  # of the output before limiting (1.0 = full scale)
     subtype: str
     channels: int = 1
     in_path: str = ""
     out_path: str = ""
     copied: bool = False
     messages: list[str] = field(default_factory=list)
+    limited_seconds: float = 0.0  # audio whose new band was turned down to stay below full scale
+    limit_db: float = 0.0  # the deepest such reduction (≤ 0)
+    clipped_samples: int = 0  # where the input's own band passed full scale (inter-sample peaks)
 
     def summary(self) -> str:
         cutoff = f"{self.cutoff_hz / 1000:.2f} kHz ({self.cutoff_source})"
@@ -122,8 +126,8 @@ class UpsampleReport:
                 f"RTF {self.rtf:.3f} (model {self.model_seconds:.2f} s, phase {self.phase_seconds:.2f} s)")
         if self.copied:
             text += ", full band: copied"
-        if self.scaled_db < 0:
-            text += f", scaled {self.scaled_db:.1f} dB to avoid clipping"
+        if self.limited_seconds:
+            text += f", new band limited in {self.limited_seconds:.2f} s ({self.limit_db:.1f} dB at most)"
         return text
 
 
@@ -279,8 +283,9 @@ class Upsampler:
                       progress: Callable[[float], None] | None = None) -> UpsampleReport:
         """Upsample one file, streaming: memory does not grow with the file's length.
 
-        The output appears under ``out_path`` only once complete (temp file + rename). Integer
-        output that would clip is scaled down (``report.scaled_db``) unless ``float_output``.
+        The output appears under ``out_path`` only once complete (temp file + rename). Where integer
+        output would pass full scale, the new band alone is turned down there (:mod:`specsr.limiter`;
+        ``report.limited_seconds``); the input's band keeps its exact level. ``float_output`` never limits.
         ``progress`` is called with the seconds of input done so far.
         """
         t_start = time.perf_counter()
@@ -309,20 +314,27 @@ class Upsampler:
                                                         method=model_resampling(info.sample_rate, self.sr_out))
         timing = Timing()
         copied = choice.silent or choice.nothing_to_add
+        stats = LimiterStats(self.sr_out)
+        pairs: Iterable[tuple[np.ndarray, np.ndarray]] = ((b, b) for b in blocks)  # all of it the input's
         if not copied:
             engine = ChunkEngine(self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz, settings)
             timing = engine.timing
-            blocks = engine.run(blocks)
+            pairs = engine.run_split(blocks)
         if progress is not None:
-            blocks = _report_progress(blocks, progress, self.sr_out)
-        peak, scaled_db = write_stream(dst, blocks, self.sr_out, info.channels, fmt, subtype, force)
+            pairs = _report_progress(pairs, progress, self.sr_out)
+        if subtype in FLOAT_SUBTYPES:
+            out_blocks: Iterable[np.ndarray] = _peaks(pairs, stats)
+        else:
+            out_blocks = limit_new_band(pairs, self.sr_out, stats)
+        write_stream(dst, out_blocks, self.sr_out, info.channels, fmt, subtype, force)
         duration_s = info.n_frames / info.sample_rate
         return UpsampleReport(
             duration_s=duration_s, sr_in=info.sample_rate, sr_out=self.sr_out, cutoff_hz=choice.cutoff_hz,
             cutoff_source=choice.source, rtf=(time.perf_counter() - t_start) / duration_s,
-            model_seconds=timing.model_seconds, phase_seconds=timing.phase_seconds, peak=peak,
-            scaled_db=scaled_db, subtype=subtype, channels=info.channels, in_path=str(src), out_path=str(dst),
-            copied=copied, messages=list(choice.messages))
+            model_seconds=timing.model_seconds, phase_seconds=timing.phase_seconds, peak=stats.peak,
+            subtype=subtype, channels=info.channels, in_path=str(src), out_path=str(dst), copied=copied,
+            messages=list(choice.messages), limited_seconds=stats.limited_seconds, limit_db=stats.limit_db,
+            clipped_samples=stats.clipped_samples)
 
     # ----------------------------------------------------------------------------- network
     def _autocast(self) -> AbstractContextManager[object]:
@@ -410,10 +422,17 @@ def _check_rate(sr_in: int) -> None:
         raise SpecsrError(f"the input sample rate must be a positive integer, got {sr_in!r}")
 
 
-def _report_progress(blocks: Iterable[np.ndarray], progress: Callable[[float], None],
-                     sr_out: int) -> Iterator[np.ndarray]:
+def _report_progress(pairs: Iterable[tuple[np.ndarray, np.ndarray]], progress: Callable[[float], None],
+                     sr_out: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     done = 0
-    for block in blocks:
-        done += block.shape[1]
+    for out, low in pairs:
+        done += out.shape[1]
         progress(done / sr_out)
-        yield block
+        yield out, low
+
+
+def _peaks(pairs: Iterable[tuple[np.ndarray, np.ndarray]], stats: LimiterStats) -> Iterator[np.ndarray]:
+    """Float output: as it is, its peak recorded."""
+    for out, _ in pairs:
+        stats.peak = max(stats.peak, float(np.abs(out).max(initial=0.0)))
+        yield out

@@ -160,22 +160,23 @@ def test_phase_modes(ups, phase):
     assert np.isfinite(y).all() and y.shape == (1, 19200)
 
 
-def test_loud_output_is_scaled_not_clipped(loud, tmp_path, write_wav):
-    x = lowres(0.6, 16000, level=0.3)
-    x = (0.999 * x / np.abs(x).max()).astype(np.float32)
-    src = write_wav("loud.wav", x, 16000)
-    report = loud.upsample_file(src, tmp_path / "out.wav", n_iter=4)
-    y, _ = sf.read(tmp_path / "out.wav", always_2d=True)
-    assert report.peak > 1.0 and report.scaled_db < 0 and report.subtype == "PCM_16"
-    assert np.abs(y).max() <= 1.0
-    assert "scaled" in report.summary()
-    assert report.scaled_db == pytest.approx(-20 * np.log10(report.peak))
-    # --float keeps the level
-    report = loud.upsample_file(src, tmp_path / "out_f.wav", n_iter=4, float_output=True)
-    y, _ = sf.read(tmp_path / "out_f.wav", always_2d=True)
-    assert report.scaled_db == 0 and np.abs(y).max() == pytest.approx(report.peak, rel=1e-5)
-
-
+def test_loud_output_limits_the_new_band_only_where_needed(loud, tmp_path, write_wav):
+    """A full-scale input: the sum passes full scale; the input's band keeps its exact level (no global
+    scaling), the new band is turned down locally, and --float keeps everything."""
+    x = lowres(1.2, 16000, level=0.02)
+    burst = lowres(0.05, 16000, seed=3)[0]
+    x[0, 8000:8000 + len(burst)] = 0.95 * burst / np.abs(burst).max()  # one transient near full scale
+    src = write_wav("loud.wav", x, 16000, subtype="FLOAT")
+    report = loud.upsample_file(src, tmp_path / "out.wav", n_iter=4, float_output=True)
+    y_float, _ = sf.read(tmp_path / "out.wav", always_2d=True, dtype="float32")
+    assert report.peak > 1.0 and report.limited_seconds == 0 and np.abs(y_float).max() > 1.0
+    report = loud.upsample_file(src, tmp_path / "out16.flac", n_iter=4)
+    y16, _ = sf.read(tmp_path / "out16.flac", always_2d=True, dtype="float32")
+    assert report.subtype == "PCM_24" and np.abs(y16).max() <= 1.0
+    assert 0 < report.limited_seconds < 0.1 and report.limit_db < 0 and "limited" in report.summary()
+    # away from the transient the output is the float output, to the bit depth (no global scaling)
+    far = np.r_[0:24000 - 2400, 26400 + 2400:y16.shape[0]]
+    assert np.abs(y16[far] - y_float[far]).max() < 2 ** -22
 def test_nothing_to_add(ups):
     x = noise(0.3, 48000)
     with pytest.raises(NothingToAddError, match="nothing to add"):
