@@ -17,8 +17,8 @@ def plot_cmd(
                                           "to the titles."),
     output: Path = typer.Option(..., "--output", "-o", help="Figure to write (.png)."),
     freq_scale: str = typer.Option("linear", "--freq-scale", help="Frequency axis: linear|log."),
-    sr_in: int | None = typer.Option(None, "--sr-in", help="With --reference: input rate for LSD-HF (default: "
-                                     "twice the detected cutoff)."),
+    sr_in: int | None = typer.Option(None, "--sr-in", help="With --reference: LSD-HF starts at sr_in/2 "
+                                     "(default: the input file's rate)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing figure."),
 ) -> None:
     """Spectrograms on one dB scale, frequency in kHz, the detected cutoff dashed."""

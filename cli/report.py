@@ -26,8 +26,8 @@ def report_cmd(
     output_path: Path | None = typer.Option(None, "--output", help="Single-pair mode: its upsampled output."),
     reference: Path | None = typer.Option(None, "--reference", help="Single-pair mode: the full-band truth (adds "
                                           "metrics)."),
-    sr_in: int | None = typer.Option(None, "--sr-in", help="Single-pair mode: input rate whose Nyquist starts the "
-                                     "high band (default: the input file's rate, or twice its detected cutoff)."),
+    sr_in: int | None = typer.Option(None, "--sr-in", help="Single-pair mode: LSD-HF starts at sr_in/2 "
+                                     "(default: the input file's rate)."),
     phase: opt.Phase = None,
     n_iter: opt.NIter = None,
     device: opt.Device = "auto",

@@ -60,6 +60,18 @@ def metric_log_power(wav: torch.Tensor) -> torch.Tensor:
     return log_power(stft(wav, METRIC_STFT), floor=POWER_CLAMP)
 
 
+def split_rate(sr_in: int | None, file_rate: int, what: str = "the input") -> int:
+    """The one rule for where LSD-HF starts, everywhere: ``sr_in / 2`` of the rate the user gives, else of the
+    rate the input file has. A file stored at 48 kHz or more does not say which rate its band came from."""
+    rate = file_rate if sr_in is None else sr_in
+    if sr_in is None and file_rate >= METRIC_SR:
+        raise SpecsrError(f"{what} is stored at {file_rate} Hz: give the rate it was made at (--sr-in) to split "
+                          "LSD-HF from LSD-LF")
+    if not 0 < rate <= METRIC_SR:
+        raise SpecsrError(f"sr_in must be in (0, {METRIC_SR}] Hz, got {rate}")
+    return int(rate)
+
+
 def hf_start_bin(sr_in: float) -> int:
     """First bin of the high band: ``int(1025 · sr_in / 48000)``."""
     return int(METRIC_STFT.n_bins * sr_in / METRIC_SR)

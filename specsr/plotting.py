@@ -52,6 +52,7 @@ class PlotSummary:
     cutoff_hz: float
     cutoff_detected: bool
     scores: dict[str, dict[str, float]]
+    sr_in: int | None = None  # LSD-HF starts at sr_in / 2 (with a reference)
 
 
 def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_COLUMNS) -> Panel:
@@ -205,7 +206,7 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
     The dashed line is the input's detected cutoff. With a reference, LSD / LSD-HF / LSD-LF of the
     input (resampled) and of the output against it are in the titles, computed by
     :func:`specsr.metrics.score` on channel means at 48 kHz; the high band starts at ``sr_in / 2``
-    (``sr_in`` default: twice the detected cutoff).
+    (:func:`specsr.metrics.split_rate`: ``sr_in`` if given, else the input file's rate).
     """
     out = _check_output(out_path, force)
     wav_in, sr_file = read_audio(input_path)
@@ -222,12 +223,9 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
 
     scores: dict[str, dict[str, float]] = {}
     if reference_path is not None:
-        if sr_in is None:
-            sr_in = int(round(2 * cutoff_hz))
-        from specsr.metrics import METRIC_SR
+        from specsr.metrics import split_rate
 
-        if not 0 < sr_in <= METRIC_SR:
-            raise SpecsrError(f"--sr-in must be in (0, {METRIC_SR}], got {sr_in}")
+        sr_in = split_rate(sr_in, sr_file, str(input_path))
         ref = _metric_signal(*loaded["reference"])
         for role in ("input", "output"):
             if role in loaded:
@@ -248,10 +246,14 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
         label, line = f"cutoff {cutoff_hz / 1000:.2f} kHz (detected)", cutoff_hz
     else:
         label, line = f"full band to {cutoff_hz / 1000:.2f} kHz", cutoff_hz
-    suptitle = f"metrics vs reference, high band above {sr_in / 2000:g} kHz" if scores else ""  # type: ignore[operator]
+    suptitle = ""
+    if scores:
+        suptitle = f"metrics vs reference, high band above {sr_in / 2000:.2f} kHz (sr_in/2)"  # type: ignore[operator]
+        if est.band_limited:
+            suptitle += f"; input's detected cutoff {cutoff_hz / 1000:.2f} kHz"
     plot_panels(panels, out, freq_scale=freq_scale, cutoff_hz=line, cutoff_label=label, suptitle=suptitle,
                 force=force)
-    return PlotSummary(out, float(cutoff_hz), bool(est.band_limited), scores)
+    return PlotSummary(out, float(cutoff_hz), bool(est.band_limited), scores, sr_in)
 
 
 def _metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:

@@ -34,11 +34,15 @@ def test_plot_files_with_reference(trio, tmp_path):
     assert data[:8] == PNG_MAGIC and len(data) > 20_000
     assert summary.cutoff_detected and 3600 < summary.cutoff_hz < 4001
     assert set(summary.scores) == {"input", "output"}
-    assert summary.scores["input"]["lsd_lf"] < 0.3 < summary.scores["input"]["lsd_hf"]
+    assert summary.sr_in == 8000  # the one rule: the file's own rate (it used to be twice the detected cutoff)
+    assert summary.scores["input"]["lsd_lf"] < 1.0 < summary.scores["input"]["lsd_hf"]
+    assert plot_files(src, up, reference_path=truth, out_path=tmp_path / "f2.png", sr_in=7800).sr_in == 7800
+    with pytest.raises(SpecsrError, match="stored at 48000 Hz: give the rate it was made at"):
+        plot_files(up, reference_path=truth, out_path=tmp_path / "f3.png")
     with pytest.raises(SpecsrError, match="exists already"):
         plot_files(src, out_path=tmp_path / "fig.png")
     plot_files(src, out_path=tmp_path / "fig.png", force=True, freq_scale="log")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "in.wav", "truth.wav", "up.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.png", "fig.png", "in.wav", "truth.wav", "up.wav"]
 
 
 def test_plot_cli(trio, tmp_path):

@@ -34,7 +34,7 @@ from specsr.evaluate import (
     per_clip_rows,
     score_clip,
 )
-from specsr.metrics import METRIC_SR
+from specsr.metrics import METRIC_SR, split_rate
 from specsr.report.render import (
     THUMB_HEIGHT_PX,
     THUMB_WIDTH_PX,
@@ -118,10 +118,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         systems["output"] = Path(output_path)
     if reference_path is not None:
         audio_info(reference_path)
-    if sr_in is None:
-        sr_in = _guess_sr_in(inp, info.sample_rate, output_path)
-    if not 0 < sr_in <= METRIC_SR:
-        raise SpecsrError(f"--sr-in must be in (0, {METRIC_SR}], got {sr_in}")
+    sr_in = split_rate(sr_in, info.sample_rate, str(inp))
     extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)  # files checked first
     clip = Clip("pair", f"{sr_in / 1000:g}k-{METRIC_SR / 1000:g}k", sr_in, inp.stem,
                 Path(reference_path) if reference_path is not None else None, inp, systems)
@@ -153,20 +150,6 @@ def _with_model(model: str | None, phase: str | None, n_iter: int | None, device
     lines.append(model_note(upsampler.loaded.name, n_params, upsampler.sr_out, settings.phase, settings.n_iter,
                             upsampler.device.type))
     return systems, lines
-
-
-def _guess_sr_in(inp: Path, sr_file: int, output_path: str | os.PathLike | None) -> int:
-    sr_out = audio_info(output_path).sample_rate if output_path is not None else METRIC_SR
-    if sr_file < sr_out:
-        return sr_file
-    from specsr.audio import read_audio
-    from specsr.cutoff import detect_cutoff
-
-    est = detect_cutoff(*read_audio(inp))
-    if not est.band_limited:
-        raise SpecsrError(f"{inp}: the input is full band at {sr_file} Hz; give --sr-in (the rate it was "
-                          "band-limited to)")
-    return int(round(2 * est.cutoff_hz / 100) * 100)
 
 
 # ---------------------------------------------------------------------------------------------
