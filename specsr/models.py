@@ -29,6 +29,9 @@ from specsr.config import ModelConfig, STFTConfig
 from specsr.spectral import normalize
 
 BLANK_VALUE = 0.0  # normalised input value in the blanked (above-cutoff) region
+# A DC offset lands in the lowest bins only (a periodic Hann window's spectrum has three non-zero lines):
+# the network sees bin DC_BINS there instead, so that an offset cannot change what it predicts.
+DC_BINS = 2
 POOL = 2  # each U-Net level halves frequency and time
 
 
@@ -159,10 +162,14 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
 def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     """Network input from the low-res log10-power ``[B, F, T]`` and per-item cutoff bins ``[B]``.
 
-    Returns ``[B, cfg.n_inputs, F, T]``: normalised log-power blanked above the cutoff, then the
+    Returns ``[B, cfg.n_inputs, F, T]``: normalised log-power blanked above the cutoff (and its
+    lowest :data:`DC_BINS` bins replaced by the next, so that a DC offset is invisible), then the
     cutoff mask and the frequency position, as configured.
     """
     b, f, t = lowres_logp.shape
+    if f > DC_BINS:
+        lowres_logp = torch.cat([lowres_logp[:, DC_BINS:DC_BINS + 1].expand(b, DC_BINS, t),
+                                 lowres_logp[:, DC_BINS:]], dim=1)
     bins = torch.arange(f, device=lowres_logp.device)
     mask = (bins[None, :] < cutoff_bins.to(lowres_logp.device)[:, None]).to(lowres_logp.dtype)  # [B, F]
     feat = normalize(lowres_logp) * mask[:, :, None] + BLANK_VALUE * (1 - mask[:, :, None])

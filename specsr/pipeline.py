@@ -52,7 +52,7 @@ from specsr.config import INFERENCE_DEFAULTS, InferenceConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
 from specsr.limiter import LimiterStats, limit_new_band
-from specsr.models import build_inputs, fuse_batchnorm
+from specsr.models import DC_BINS, build_inputs, fuse_batchnorm
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
 from specsr.utils import check_output_path, resolve_device
 
@@ -354,11 +354,11 @@ class Upsampler:
         mag = log_power_to_magnitude(denormalize(feat.float()))
         if not torch.isfinite(mag).all():
             raise SpecsrError(f"model {self.name}: produced non-finite output (a broken checkpoint?)")
-        if cutoff_bins > 0:
+        if cutoff_bins > DC_BINS:
             # A safety net, frame by frame (so chunking is unaffected): no new bin louder than the
-            # loudest bin the input has in that frame. Natural audio does not rise above its cutoff
-            # like that, and a model pushed outside its training data sometimes does.
-            mag = torch.minimum(mag, known[:, :cutoff_bins].abs().amax(dim=1, keepdim=True))
+            # loudest bin the input has in that frame (a DC offset aside). Natural audio does not rise
+            # above its cutoff like that, and a model pushed outside its training data sometimes does.
+            mag = torch.minimum(mag, known[:, DC_BINS:cutoff_bins].abs().amax(dim=1, keepdim=True))
         return mag
 
 

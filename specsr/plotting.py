@@ -129,8 +129,9 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
 
 
 def colour_limits(panels: list[Panel]) -> tuple[float, float]:
-    """One colour scale for ``panels``: the loudest bin rounded up to 10 dB, :data:`DYNAMIC_RANGE_DB` below it."""
-    vmax = max(float(np.max(p.level_db)) for p in panels)
+    """One colour scale for ``panels``: the loudest bin rounded up to 10 dB, :data:`DYNAMIC_RANGE_DB` below it
+    (the lowest two bins left out: a DC offset would set the scale)."""
+    vmax = max(float(np.max(p.level_db[2:] if len(p.level_db) > 2 else p.level_db)) for p in panels)
     vmax = math.ceil(vmax / 10) * 10
     return vmax - DYNAMIC_RANGE_DB, vmax
 

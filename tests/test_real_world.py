@@ -116,3 +116,16 @@ def test_the_package_lists_its_api():
     for name in specsr.__all__:
         assert getattr(specsr, name) is not None
     assert {"load_model", "Upsampler", "InferenceConfig", "SpecsrError", "NothingToAddError"} <= set(specsr.__all__)
+
+
+def test_a_dc_offset_changes_neither_the_prediction_nor_the_plot_scale(ups, tmp_path):
+    from specsr.plotting import colour_limits, spectrogram_db
+
+    x = noise(1.0, 16000, seed=6)
+    y, _ = ups.upsample(x, 16000, n_iter=4)
+    y_dc, _ = ups.upsample(x + 0.3, 16000, n_iter=4)
+    new_band = (10000, 23000)
+    assert abs(band_db(y_dc[0], *new_band) - band_db(y[0], *new_band)) < 0.05  # was 1.6 dB down
+    assert abs(float(y_dc.mean() - y.mean()) - 0.3) < 0.01  # the offset is kept: it is the input's
+    panels = [spectrogram_db(v, 48000) for v in (y, y_dc)]
+    assert colour_limits(panels[:1]) == colour_limits(panels[1:])
