@@ -15,6 +15,14 @@ empty above its cutoff. We find that edge from the long-term spectrum:
    Between the cutoff and j (``edge_hz``) the file still holds real, attenuated content.
 
 No edge found means the file is full-band (cutoff = Nyquist).
+
+Files that lie about their band: audio upsampled by old software without an anti-imaging filter
+(sample-and-hold, zero-stuffing, linear interpolation) carries mirror images of its band above the
+old Nyquist ``f0``, so the spectrum never falls to nothing. Its fine structure (the long-term
+spectrum less its 800 Hz moving average) is then mirrored about ``f0`` and repeats with period
+``2·f0``: correlations of 0.95-1.0 for every kind of interpolation, where natural audio scores
+below 0.7 at every common rate's Nyquist (:data:`IMAGE_NYQUISTS`). Such a file is band-limited at
+``f0``; the images above it are not content.
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from specsr.errors import SpecsrError
+
+# The Nyquists of the rates old files were made at: where mirror images of a band would fold.
+IMAGE_NYQUISTS = (4000.0, 5512.5, 6000.0, 8000.0, 11025.0, 12000.0, 16000.0, 22050.0)
+MIRROR_CORRELATION = 0.85  # the fine structure mirrored about f0 at least this closely: images
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class CutoffEstimate:
     silent: bool
     drop_db: float
     edge_hz: float  # where the content has fallen by min_drop_db (Nyquist when full band): it rolls off in between
+    images: bool = False  # mirror images of the band lie above edge_hz (an upsampling without anti-imaging)
 
 
 def long_term_spectrum(wav: np.ndarray, sample_rate: int, *, bin_hz: float = 12.0,
@@ -92,6 +105,14 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
     k_min = max(2, int(min_cutoff_hz / df))
     # content more than `content_range_db` below the loudest band is a noise floor, not content
     content_floor = float(smooth.max()) - content_range_db
+    f0 = _image_nyquist(freqs, smooth, nyquist, content_floor)
+    if f0 is not None:
+        j = int(round(f0 / df))
+        k = j
+        while k > k_min and smooth[k] < float(np.median(smooth[k // 2:k + 1])) - edge_db:
+            k -= 1
+        return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=0.0,
+                              edge_hz=float(f0), images=True)
     for j in range(n_top - 1, k_min - 1, -1):
         reference = float(np.median(smooth[j // 2:j + 1]))  # the octave below j
         if reference < content_floor:
@@ -106,3 +127,33 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
             return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop),
                                   edge_hz=float(freqs[j]))
     return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0, edge_hz=nyquist)
+
+
+def _image_nyquist(freqs: np.ndarray, smooth: np.ndarray, nyquist: float, content_floor: float) -> float | None:
+    """The old Nyquist ``f0`` about which the spectrum's fine structure is mirrored, or None (a band below
+    ``content_floor`` on either side is a noise floor, whose fine structure says nothing)."""
+    from scipy.ndimage import uniform_filter1d
+
+    df = float(freqs[1] - freqs[0])
+    fine = smooth - uniform_filter1d(smooth, max(3, int(800 / df)), mode="nearest")
+
+    def correlation(a: np.ndarray, b: np.ndarray) -> float:
+        if len(a) < 8 or np.std(a) == 0 or np.std(b) == 0:
+            return 0.0
+        return float(np.corrcoef(a, b)[0, 1])
+
+    for f0 in IMAGE_NYQUISTS:
+        j = int(round(f0 / df))
+        d_max = int(min(0.9 * f0, 0.95 * nyquist - f0) / df)
+        if d_max < int(0.2 * f0 / df):
+            continue  # too little room above f0 to tell
+        d = np.arange(int(0.05 * f0 / df), d_max)
+        if min(np.median(smooth[j - d]), np.median(smooth[j + d])) < content_floor:
+            continue
+        if correlation(fine[j - d], fine[j + d]) < MIRROR_CORRELATION:
+            continue
+        k = np.arange(int(0.1 * f0 / df), int(0.9 * f0 / df))
+        if 2 * j + k[-1] < int(0.95 * nyquist / df) and correlation(fine[k], fine[k + 2 * j]) < MIRROR_CORRELATION:
+            continue  # mirrored, but not periodic with the old rate: not images
+        return f0
+    return None

@@ -200,6 +200,9 @@ class Upsampler:
             else:
                 cutoff, source = nyquist_in, "nominal"
             keep = min(est.edge_hz, nyquist_in)
+            if est.images:
+                messages.append(f"mirror images of the band lie above {est.edge_hz / 1000:.2f} kHz (upsampled without "
+                                "an anti-imaging filter): they are not content and are replaced")
         else:
             try:
                 cutoff = float(cutoff_hz)

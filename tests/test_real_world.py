@@ -129,3 +129,41 @@ def test_a_dc_offset_changes_neither_the_prediction_nor_the_plot_scale(ups, tmp_
     assert abs(float(y_dc.mean() - y.mean()) - 0.3) < 0.01  # the offset is kept: it is the input's
     panels = [spectrogram_db(v, 48000) for v in (y, y_dc)]
     assert colour_limits(panels[:1]) == colour_limits(panels[1:])
+
+
+@pytest.mark.parametrize("kind", ["hold", "zeros", "linear"])
+def test_files_that_lie_about_their_band_are_extended_from_their_true_edge(quiet, kind):
+    """Upsampled without an anti-imaging filter: mirror images above the old Nyquist used to make the file
+    'full band' (nothing to add). The true edge is found and the images are replaced."""
+    sr_old, up = 8000, 6
+    rng = np.random.default_rng(7)  # a band with structure, as recordings have: 300 partials below 3.8 kHz
+    t = np.arange(3 * sr_old) / sr_old
+    freqs, amps = rng.uniform(50, 3800, 300), rng.lognormal(0, 1, 300)
+    x = (np.sin(2 * np.pi * freqs[:, None] * t + rng.uniform(0, 6.3, (300, 1))) * amps[:, None]).sum(0)
+    x = 0.3 * x / np.abs(x).max()
+    if kind == "hold":
+        y = np.repeat(x, up)
+    elif kind == "zeros":
+        y = np.zeros(len(x) * up)
+        y[::up] = x * up
+    else:
+        y = np.interp(np.arange(len(x) * up) / up, np.arange(len(x)), x)
+    y = y.astype(np.float32)[None]
+    choice = quiet.choose_cutoff(y, 48000)
+    assert not choice.nothing_to_add and any("mirror images" in m for m in choice.messages)
+    if kind == "linear":  # sinc² buries the first image: the edge is found at the second fold (8 kHz) only
+        return
+    assert abs(choice.keep_hz - sr_old / 2) < 1 and choice.cutoff_hz <= sr_old / 2 + 10
+    assert any("mirror images" in m for m in choice.messages)
+    out = upsample(quiet, y, 48000, n_iter=2)
+    images = (1.2 * sr_old / 2, 1.9 * sr_old / 2)
+    assert band_db(out[0], *images) < band_db(y[0], *images) - 40  # the images are gone
+    assert abs(band_db(out[0], 500, 3500) - band_db(y[0], 500, 3500)) < 0.1  # the band is kept
+    assert not quiet.choose_cutoff(signal.resample_poly(x, up, 1)[None].astype(np.float32), 48000).messages
+
+
+def test_natural_full_band_audio_has_no_images():
+    from specsr.cutoff import detect_cutoff
+
+    for seed in range(5):
+        assert not detect_cutoff(noise(2.0, 48000, seed=seed), 48000).images
