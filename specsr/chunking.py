@@ -21,7 +21,7 @@ import torch
 from specsr.config import InferenceConfig, STFTConfig
 from specsr.errors import SpecsrError
 from specsr.phase import light_cone_frames, reconstruct_frames
-from specsr.spectral import cutoff_bin, frames, overlap_add
+from specsr.spectral import cutoff_bin, frames, n_frames, overlap_add
 
 CROSSFADE_BINS = 6  # bins above the cutoff where the input fades into the prediction (≈ 140 Hz at 48k/2048)
 PHASE_LOCK_RATIO = 0.1  # near its Nyquist the input keeps its phase where |input| ≥ this × |prediction|
@@ -93,7 +93,7 @@ class ChunkEngine:
         self.n_samples = n_samples
         # Very short signals are zero-padded so that the reflect padding of the centred STFT works.
         self.n_work = max(n_samples, cfg.n_fft // 2 + 1)
-        self.n_frames = self.n_work // cfg.hop_length + 1
+        self.n_frames = n_frames(n_samples, cfg)
         self.phase, self.n_iter = phase, n_iter
         self.k_cut = cutoff_bin(cutoff_hz, cfg)
         # [k_cut, k_keep): the input's roll-off, real content attenuated: kept wherever louder than the prediction

@@ -108,9 +108,7 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
     f0 = _image_nyquist(freqs, smooth, nyquist, content_floor)
     if f0 is not None:
         j = int(round(f0 / df))
-        k = j
-        while k > k_min and smooth[k] < float(np.median(smooth[k // 2:k + 1])) - edge_db:
-            k -= 1
+        k = _fall_start(smooth, j, k_min, edge_db)
         return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=0.0,
                               edge_hz=float(f0), images=True)
     for j in range(n_top - 1, k_min - 1, -1):
@@ -121,12 +119,18 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
         if drop >= min_drop_db:
             # j is past the edge; the cutoff is where the response starts to fall: the last bin below j
             # still within edge_db of the octave under it
-            k = j
-            while k > k_min and smooth[k] < float(np.median(smooth[k // 2:k + 1])) - edge_db:
-                k -= 1
+            k = _fall_start(smooth, j, k_min, edge_db)
             return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop),
                                   edge_hz=float(freqs[j]))
     return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0, edge_hz=nyquist)
+
+
+def _fall_start(smooth: np.ndarray, j: int, k_min: int, edge_db: float) -> int:
+    """The last bin at or below ``j`` still within ``edge_db`` of the octave under it: where the fall starts."""
+    k = j
+    while k > k_min and smooth[k] < float(np.median(smooth[k // 2:k + 1])) - edge_db:
+        k -= 1
+    return k
 
 
 def _image_nyquist(freqs: np.ndarray, smooth: np.ndarray, nyquist: float, content_floor: float) -> float | None:

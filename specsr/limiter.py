@@ -105,7 +105,6 @@ def limit_new_band(pairs: Iterable[tuple[np.ndarray, np.ndarray]], sample_rate: 
             stats.clipped_samples += int(clipped.any(axis=0).sum())
             out = np.clip(out, -ceiling, ceiling)
         yield out
-        r_hist = r[len(r_hist):len(r_hist) + n_ready][-lag:] if n_ready >= lag else \
-            np.concatenate([r_hist, r_buf[:n_ready]])[-lag:]
+        r_hist = r[:len(r_hist) + n_ready][-lag:]
         full_buf, low_buf, new_buf = full_buf[:, n_ready:], low_buf[:, n_ready:], new_buf[:, n_ready:]
         r_buf = r_buf[n_ready:]
