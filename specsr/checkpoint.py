@@ -84,12 +84,15 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise SpecsrError(f"{p}: no such checkpoint file")
     if p.is_dir():
         raise SpecsrError(f"{p}: is a directory, expected a checkpoint file")
+    if not p.stat().st_size:
+        raise SpecsrError(f"{p}: the checkpoint file is empty")
+    if not zipfile.is_zipfile(p):
+        raise SpecsrError(f"{p}: not a specsr checkpoint ({_what_file(p)})")
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # the weights-only unpickler raises many kinds on corrupt input
-        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and not p.stat().st_size:
-            raise SpecsrError(f"{p}: the checkpoint file is empty") from None
-        raise SpecsrError(f"{p}: not a readable specsr checkpoint (corrupt or truncated? {str(exc)[:120]})") from None
+    except Exception:  # the weights-only unpickler raises many kinds on corrupt input
+        raise SpecsrError(f"{p}: not a readable specsr checkpoint (a zip archive torch cannot load as one: "
+                          "corrupt, truncated or another program's file)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SpecsrError(f"{p}: not a specsr checkpoint")
     version = ckpt.get("version")
@@ -100,6 +103,20 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if key not in ckpt:
             raise SpecsrError(f"{p}: checkpoint lacks '{key}'")
     return ckpt
+
+
+_MAGIC = {b"RIFF": "a WAV file", b"fLaC": "a FLAC file", b"OggS": "an Ogg file", b"FORM": "an AIFF file",
+          b"ID3": "an MP3 file", b"PK\x03\x04": "a zip archive cut short: truncated or corrupt", b"\x80\x02": "an old-style pickle, which specsr does not load"}
+
+
+def _what_file(p: Path) -> str:
+    """A few words on what a file that is not a torch zip archive looks like, for the error line."""
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return f"it looks like {what}"
+    return "not a file torch.save wrote"
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], path: str = "") -> LoadedModel:

@@ -137,7 +137,11 @@ def _f(x: float) -> str:
 
 @dataclass(frozen=True)
 class Clip:
-    """One clip of a comparison folder: truth, input and published systems' outputs."""
+    """One clip of a comparison folder: truth, input and published systems' outputs.
+
+    ``file_kind`` is the kind the files of ``systems`` are listed under: ``"published"`` for a
+    comparison folder's (what each paper released), ``"given"`` for a file the user names.
+    """
 
     set: str
     ratio: str
@@ -146,6 +150,7 @@ class Clip:
     truth: Path | None
     input: Path | None
     systems: dict[str, Path]
+    file_kind: str = "published"
 
 
 @dataclass
@@ -154,7 +159,7 @@ class CompareRow:
     ratio: str
     sr_in: int
     system: str
-    kind: str  # "baseline" | "published" | "computed"
+    kind: str  # "baseline" | "published" | "given" | "computed"
     n_clips: int
     mean: Scores
 
@@ -221,7 +226,7 @@ class SystemOutput:
     """
 
     name: str
-    kind: str  # "baseline" | "published" | "computed" | "truth"
+    kind: str  # "baseline" | "published" | "given" | "computed" | "truth"
     signal: np.ndarray
     scores: Scores | None
     path: Path | None = None
@@ -294,7 +299,7 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
             warnings.append(f"{where}: {path.name} has the name of a computed system; scored as {name}-file")
             name = f"{name}-file"
         try:
-            published.append(SystemOutput(name, "published", load_for_metric(path), None, path=path))
+            published.append(SystemOutput(name, clip.file_kind, load_for_metric(path), None, path=path))
         except SpecsrError as exc:
             warnings.append(f"{where}: {exc}; skipped")
     outputs = ([o for o in computed if o.kind == "baseline"] + published
@@ -341,7 +346,7 @@ def model_system(upsampler: Upsampler, *, phase: str | None = None, n_iter: int 
     return run
 
 
-_KIND_ORDER = {"baseline": 0, "published": 1, "computed": 2, "truth": 3}
+_KIND_ORDER = {"baseline": 0, "published": 1, "given": 1, "computed": 2, "truth": 3}
 _BASELINE_ORDER = {name: i for i, name in enumerate(BASELINE_FUNCS)}
 
 

@@ -238,11 +238,15 @@ def test_pair_report(tmp_path):
     page = parse(rep.index)
     assert set(page.rows) == {("pair", "16k-48k", s) for s in ("input", "sinc", "noise-fill", "output")}
     assert page.rows[("pair", "16k-48k", "output")]["lsd"] == pytest.approx(np.log10(1 / 0.64), abs=2e-3)
+    text = rep.index.read_text(encoding="utf-8")  # the user's own file is "given", never "published"
+    assert '<td class="kind">given</td>' in text and '<td class="kind">published</td>' not in text
+    assert rep.n_clips == 1 and "1 clip scored" in text
     # without a reference: players and spectrograms, no scores
     rep = build_pair_report(inp, tmp_path / "r2", output_path=out, baselines=False)
     page = parse(rep.index)
     assert page.rows == {} and page.tags["audio"] == 2  # the input and the output, no baselines
     assert "nothing was scored" in rep.index.read_text(encoding="utf-8")
+    assert rep.n_clips == 0 and "0 clips scored, 1 shown" in rep.index.read_text(encoding="utf-8")
     with pytest.raises(SpecsrError, match="--output"):
         build_pair_report(inp, tmp_path / "r3")
 

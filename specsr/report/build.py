@@ -59,7 +59,7 @@ class ReportSummary:
     out_dir: Path
     rows: list[CompareRow]
     per_clip: list[dict]
-    n_clips: int
+    n_clips: int  # clips scored against a truth (a pair without a reference: 0)
     n_shown: int
     warnings: list[str] = field(default_factory=list)
     transcoded: list[str] = field(default_factory=list)
@@ -121,7 +121,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     sr_in = split_rate(sr_in, info.sample_rate, str(inp))
     extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)  # files checked first
     clip = Clip("pair", f"{sr_in / 1000:g}k-{METRIC_SR / 1000:g}k", sr_in, inp.stem,
-                Path(reference_path) if reference_path is not None else None, inp, systems)
+                Path(reference_path) if reference_path is not None else None, inp, systems, file_kind="given")
     warnings = [] if reference_path is not None else ["no reference given: nothing is scored"]
     return _build([clip], warnings, out, max_clips=None, baselines=baselines, extra_systems=extra_systems,
                   title=title or f"specsr report: {inp.name}", source=source_line(inp), notes=list(notes),
@@ -168,20 +168,21 @@ def _build(clips: list[Clip], warnings: list[str], out: Path, *, max_clips: int 
         shown: list[ShownClip] = []
         transcoded: list[str] = []
         n_per_group: dict[tuple[str, str], int] = {}
-        n_scored = 0
+        n_read = n_scored = 0  # clips read; of those, clips with a truth to score against
         for clip in (progress(clips) if progress else clips):
             scored = score_clip(clip, baselines=chosen, extra_systems=extra_systems, keep_audio=True,
                                 warnings=warnings)
             if scored is None:
                 continue
-            n_scored += 1
+            n_read += 1
+            n_scored += clip.truth is not None
             kinds.update({o.name: o.kind for o in scored.outputs})
             per_clip.extend(per_clip_rows(scored))
             group = (clip.set, clip.ratio)
             if max_clips is None or n_per_group.get(group, 0) < max_clips:
                 n_per_group[group] = n_per_group.get(group, 0) + 1
                 shown.append(_write_clip_assets(scored, tmp, transcoded))
-        if n_scored == 0:
+        if n_read == 0:
             raise SpecsrError("no clip could be read; nothing to report")
         rows = aggregate(per_clip, kinds)
         page = render_html(title=title, source=source, rows=rows, clips=shown, n_clips=n_scored,

@@ -248,5 +248,6 @@ def _how_measured(n_clips: int) -> str:
         "<i>noise-fill</i> fills the missing band with noise at the level of the input's top 2 kHz, falling "
         "3 dB per octave — no learning at all, so any system worth listening to should beat it. Systems of kind "
         "<i>published</i> are the files found in the folder (on demo clips, what each paper released), scored "
-        "as they are. The players play what was scored."
+        "as they are; a file named on the command line (single-pair mode) is of kind <i>given</i>. The players play "
+        "what was scored."
     )
