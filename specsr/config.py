@@ -124,7 +124,7 @@ def _describe(hint: Any) -> str:
         return names[hint]
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
-        return _describe(next(a for a in args if a is not type(None))) + " (or nothing)"
+        return _describe(next(a for a in args if a is not type(None))) + " (or left out)"
     if origin is tuple and args and args[0] in plurals:
         if len(args) == 2 and args[1] is Ellipsis:
             return f"a list of {plurals[args[0]]}"
@@ -260,6 +260,10 @@ class InferenceConfig(_Config):
 INFERENCE_DEFAULTS = InferenceConfig()
 
 
+LR_FROM_SCRATCH = 2e-3  # [train] lr unset, a run from random weights
+LR_WARM_START = 2e-4  # [train] lr unset, a run from --warm-start (fine-tuning)
+
+
 @dataclass(frozen=True)
 class TrainConfig(_Config):
     """Optimisation settings of ``specsr train`` (a TOML file may hold all of them)."""
@@ -268,7 +272,7 @@ class TrainConfig(_Config):
     steps: int = 20000
     batch_size: int = 8
     crop_frames: int = 128
-    lr: float = 2e-3
+    lr: float | None = None  # the peak; None: LR_FROM_SCRATCH, or LR_WARM_START with warm_start
     lr_min_ratio: float = 0.05
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -292,7 +296,7 @@ class TrainConfig(_Config):
         _check(self.steps >= 1, f"[train] steps must be >= 1, got {self.steps!r}")
         _check(self.batch_size >= 1, f"[train] batch_size must be >= 1, got {self.batch_size!r}")
         _check(self.crop_frames >= 8, f"[train] crop_frames must be >= 8, got {self.crop_frames!r}")
-        _check(self.lr > 0, f"[train] lr must be > 0, got {self.lr!r}")
+        _check(self.lr is None or self.lr > 0, f"[train] lr must be > 0, got {self.lr!r}")
         _check(0 < self.lr_min_ratio <= 1, f"[train] lr_min_ratio must be in (0, 1], got {self.lr_min_ratio!r}")
         _check(self.val_every >= 1 and self.save_every >= 1 and self.log_every >= 1,
                "[train] val_every, save_every and log_every must be >= 1")
@@ -303,6 +307,14 @@ class TrainConfig(_Config):
                f"[train] source_balance must be in [0, 1], got {self.source_balance!r}")
         _check(len(self.gain_db_range) == 2 and self.gain_db_range[0] <= self.gain_db_range[1],
                f"[train] gain_db_range must be [low, high], got {list(self.gain_db_range)}")
+
+    @property
+    def peak_lr(self) -> float:
+        """``lr`` as set, else the default for the run: a fine-tuning rate when warm-starting, since the
+        from-scratch rate undoes a trained model within a few steps."""
+        if self.lr is not None:
+            return self.lr
+        return LR_WARM_START if self.warm_start else LR_FROM_SCRATCH
 
 
 @dataclass(frozen=True)
@@ -360,6 +372,9 @@ def to_toml(data: dict[str, dict[str, Any]]) -> str:
     for table, values in data.items():
         lines.append(f"[{table}]")
         for key, value in values.items():
+            if value is None:  # TOML has no null: an unset value is left out, and reads back as unset
+                lines.append(f"# {key}: unset")
+                continue
             lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

@@ -142,9 +142,17 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.info = load_dataset_info(dataset_dir)
         self._check_dataset()
+        self._written: list[Path] = []  # what this call wrote into a run folder that held no run before
+        self._made_dir = False
         self._prepare_run_dir(resume, force)
+        try:
+            self._setup(resume)
+        except BaseException:
+            self.discard_unsaved_run()
+            raise
 
-        tc = cfg.train
+    def _setup(self, resume: bool) -> None:
+        cfg, tc = self.cfg, self.cfg.train
         torch.manual_seed(tc.seed + self.rank)  # model init; the data draws have generators of their own
         self.model: UNet = build_model(cfg.model, cfg.stft).to(self.device)
         self.n_params = count_parameters(self.model)
@@ -153,7 +161,7 @@ class Trainer:
             self.disc = PatchDiscriminator(cfg.model).to(self.device)
         if tc.warm_start and not (resume and (self.run_dir / "last.pt").exists()):
             self._warm_start(tc.warm_start)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.peak_lr, weight_decay=tc.weight_decay,
                                      betas=(0.8, 0.99) if self.disc is not None else (0.9, 0.999))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
         self.opt_d = (torch.optim.AdamW(self.disc.parameters(), lr=tc.disc_lr, betas=(0.8, 0.99))
@@ -238,6 +246,8 @@ class Trainer:
                                   "or --force to start over")
         elif self.run_dir.exists() and any(self.run_dir.iterdir()) and not force:
             raise SpecsrError(f"{self.run_dir}: folder is not empty and holds no specsr run; use --force")
+        fresh = not run_file.exists()
+        self._made_dir = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if force and not resume:
             for name in ("last.pt", "best.pt", "metrics.jsonl"):
@@ -246,6 +256,21 @@ class Trainer:
             "format": "specsr-run", "config": self.cfg.to_dict(), "dataset": str(self.info.root),
             "dataset_manifest_sha256": self.info.manifest_sha256, "git_commit": git_commit()}, indent=2))
         atomic_write_text(self.run_dir / "config.toml", to_toml(self.cfg.to_dict()))
+        if fresh:
+            self._written = [run_file, self.run_dir / "config.toml", self.run_dir / "metrics.jsonl"]
+
+    def discard_unsaved_run(self) -> None:
+        """After a failure: a run folder this call started that holds no checkpoint yet goes again (its
+        record, config and log; the folder itself if this call made it), so a failed start leaves no
+        half-made run behind. A run with a ``last.pt`` or ``best.pt`` stays, to be resumed."""
+        if not _is_main() or not self._written:
+            return
+        if any((self.run_dir / name).exists() for name in ("last.pt", "best.pt")):
+            return
+        for path in self._written:
+            path.unlink(missing_ok=True)
+        if self._made_dir and not any(self.run_dir.iterdir()):
+            self.run_dir.rmdir()
 
     def _check_same_setup(self, saved: dict[str, Any], where: Path) -> None:
         """``--resume`` continues the same problem: the saved [stft], [task] and [model] must be the config's."""
@@ -438,9 +463,10 @@ class Trainer:
                     try:
                         logs = self._train_step(batch)
                     except FloatingPointError:
-                        raise SpecsrError(f"the loss became NaN/inf at step {self.step + 1}; training stopped. "
-                                          f"last.pt holds the last good state (step {last_saved}); "
-                                          "try a lower --lr or --no-amp") from None
+                        kept = (f"last.pt holds the last good state (step {last_saved})"
+                                if (self.run_dir / "last.pt").exists() else "nothing had been saved yet")
+                        raise SpecsrError(f"the loss became NaN/inf at step {self.step + 1}; training stopped; "
+                                          f"{kept}; try a lower --lr or --no-amp") from None
                     except torch.cuda.OutOfMemoryError:
                         raise SpecsrError(f"out of GPU memory at batch size {tc.batch_size} × crop "
                                           f"{tc.crop_frames} frames; try a smaller --batch-size or "
@@ -510,5 +536,8 @@ def train(dataset_dir: str | Path, run_dir: str | Path, cfg: RunConfig, *, devic
     trainer = Trainer(dataset_dir, run_dir, cfg, device=device, resume=resume, force=force, quiet=quiet)
     try:
         return trainer.run()
+    except BaseException:
+        trainer.discard_unsaved_run()
+        raise
     finally:
         trainer.close()

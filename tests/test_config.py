@@ -20,7 +20,7 @@ from specsr.errors import SpecsrError
 
 
 @pytest.mark.parametrize(("tables", "message"), [
-    ({"train": {"lr": "fast"}}, "[train] lr: expected a number, got 'fast'"),
+    ({"train": {"lr": "fast"}}, "[train] lr: expected a number (or left out), got 'fast'"),
     ({"train": {"amp": 1}}, "[train] amp: expected true or false, got 1"),
     ({"train": {"steps": 2.5}}, "[train] steps: expected a whole number, got 2.5"),
     ({"model": {"channels": 16}}, "[model] channels: expected a list of whole numbers, got 16"),

@@ -278,9 +278,64 @@ def test_bad_files_are_skipped_and_counted(tmp_path: Path) -> None:
     summary = build_dataset([src], tmp_path / "ds", on_warning=warnings.append, **FAST)
     assert summary.files_used == 1
     assert summary.files_skipped == {"unreadable": 1, "empty": 1, "rate below sr_out": 1, "too short": 1}
-    assert len(warnings) == 2 and any("x.wav" in w for w in warnings)
+    assert len(warnings) == 4  # every skipped file named, whatever the reason
+    for name, why in (("x.wav", "unreadable"), ("zero.wav", "empty"), ("phone.wav", "rate below sr_out (16000 Hz"),
+                      ("click.wav", "too short (0.10 s")):
+        assert any(w.startswith(f"skipped {name}: {why}") for w in warnings), (name, warnings)
     sources = json.loads((tmp_path / "ds" / MANIFEST_NAME).read_text())["sources"]
     assert sources["x.wav"]["status"] == "skipped" and sources["x.wav"]["reason"] == "unreadable"
+
+
+def test_skips_are_named_up_to_a_cap(tmp_path: Path, monkeypatch) -> None:
+    import specsr.dataset.convert as convert
+
+    monkeypatch.setattr(convert, "NAMED_SKIPS", 2)
+    src = tmp_path / "src"
+    write_noise(src / "good.wav")
+    for i in range(4):
+        write_noise(src / f"lp{i}.wav", seed=i, lowpass_hz=8000)
+    warnings: list[str] = []
+    summary = build_dataset([src], tmp_path / "ds", on_warning=warnings.append, **FAST)
+    assert summary.files_skipped == {"band-limited": 4}
+    assert [w.split(":")[0] for w in warnings[:2]] == ["skipped lp0.wav", "skipped lp1.wav"]
+    assert "no content above 8004 Hz" in warnings[0]  # says why: where its content ends
+    assert len(warnings) == 3 and "more files skipped as band-limited" in warnings[2]
+
+
+def test_a_dataset_with_nothing_in_it_is_not_left_behind(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write_noise(src / "lp.wav", lowpass_hz=8000)
+    with pytest.raises(SpecsrError, match="every source file was skipped .band-limited: 1.; no dataset was left"):
+        build_dataset([src], tmp_path / "ds", **FAST)
+    assert not (tmp_path / "ds").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user made stays, empty
+    with pytest.raises(SpecsrError):
+        build_dataset([src], tmp_path / "mine", **FAST)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+
+def test_interrupted_before_any_shard_leaves_nothing(plain_source: Path, tmp_path: Path, monkeypatch) -> None:
+    def interrupted(task):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pairs, "_process_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset([plain_source], tmp_path / "ds", **FAST)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_one_group_dominating_validation_is_warned_about(tmp_path: Path) -> None:
+    for g, n in (("big", 3), ("small", 1), ("train", 2)):
+        for i in range(n):
+            write_noise(tmp_path / "src" / g / f"{i}.wav", seed=i)
+    summary = build_dataset([tmp_path / "src"], tmp_path / "ds", val_groups=["big", "small"],
+                            **{**FAST, "variants": 1})
+    assert any(w.startswith("validation is 75 % one group (big: 6 of 8 pairs)") for w in summary.warnings)
+    for g in ("a", "b", "c", "d", "e"):
+        write_noise(tmp_path / "even" / g / "0.wav")
+    summary = build_dataset([tmp_path / "even"], tmp_path / "ds2", val_groups=["a", "b", "c", "d"],
+                            **{**FAST, "variants": 1})
+    assert not any("validation is" in w for w in summary.warnings)  # 25 % each: balanced
 
 
 def test_val_goes_to_groups_that_can_be_used() -> None:

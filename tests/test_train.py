@@ -147,6 +147,50 @@ def test_nan_loss_stops_with_message_and_keeps_last_good(dataset, tmp_path, monk
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
+def test_a_failed_start_leaves_no_run_folder(dataset, tmp_path, monkeypatch):
+    # a bad warm-start file fails after the run folder was written: the folder goes again
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"junk")
+    with pytest.raises(SpecsrError, match="not a specsr checkpoint"):
+        train(dataset, tmp_path / "run", tiny_config(warm_start=str(bad)), device="cpu", quiet=True)
+    assert not (tmp_path / "run").exists()
+    # an existing empty folder stays, emptied of what the run wrote
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(SpecsrError):
+        train(dataset, tmp_path / "mine", tiny_config(warm_start=str(bad)), device="cpu", quiet=True)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+    # NaN at the first step: nothing saved, nothing left, and the message does not promise a last.pt
+    import specsr.train as tr
+
+    monkeypatch.setattr(tr, "masked_l1", lambda pred, target, mask: (pred * float("nan")).mean())
+    with pytest.raises(SpecsrError, match="nothing had been saved yet"):
+        train(dataset, tmp_path / "nan", tiny_config(), device="cpu", quiet=True)
+    assert not (tmp_path / "nan").exists()
+    # a resumable run (it has a last.pt) is never removed by a later failure
+    monkeypatch.undo()
+    train(dataset, tmp_path / "ok", tiny_config(), device="cpu", quiet=True)
+    with pytest.raises(SpecsrError):
+        train(dataset, tmp_path / "ok", tiny_config(steps=4, warm_start=str(bad)), device="cpu", quiet=True,
+              force=True)
+    assert (tmp_path / "ok" / "run.json").exists()
+
+
+def test_warm_start_takes_a_fine_tuning_learning_rate(dataset, tmp_path):
+    from specsr.config import LR_FROM_SCRATCH, LR_WARM_START
+
+    train(dataset, tmp_path / "base", tiny_config(), device="cpu", quiet=True)
+    scratch = Trainer(dataset, tmp_path / "a", tiny_config(), device="cpu", quiet=True)
+    assert scratch.opt.param_groups[0]["initial_lr"] == LR_FROM_SCRATCH
+    warm = tiny_config(warm_start=str(tmp_path / "base" / "last.pt"))
+    trainer = Trainer(dataset, tmp_path / "b", warm, device="cpu", quiet=True)
+    assert trainer.opt.param_groups[0]["initial_lr"] == LR_WARM_START == LR_FROM_SCRATCH / 10
+    chosen = Trainer(dataset, tmp_path / "c", tiny_config(warm_start=warm.train.warm_start, lr=5e-3),
+                     device="cpu", quiet=True)
+    assert chosen.opt.param_groups[0]["initial_lr"] == 5e-3  # an lr that is set is always taken
+    saved = load_toml(str(tmp_path / "b" / "config.toml"))  # unset stays unset in the saved config
+    assert "lr" not in saved["train"] and RunConfig.from_dict(saved).train.peak_lr == LR_WARM_START
+
+
 def test_dataset_mismatch_errors(dataset, tmp_path):
     cfg = RunConfig.from_dict({**tiny_config().to_dict(), "stft": {"n_fft": 2048, "hop_length": 512}})
     with pytest.raises(SpecsrError, match="STFT"):
@@ -203,7 +247,7 @@ def test_validation_runs_the_network_once_per_item(dataset, tmp_path, monkeypatc
 
 
 def test_config_type_errors_are_one_line(dataset, tmp_path, cli_app):
-    for bad, fragment in (('[train]\nlr = "fast"\n', "[train] lr: expected a number, got 'fast'"),
+    for bad, fragment in (('[train]\nlr = "fast"\n', "[train] lr: expected a number (or left out), got 'fast'"),
                           ("[model]\nchannels = 16\n", "[model] channels: expected a list of whole numbers"),
                           ("[task]\nsr_out = 48000\n", "[task] sr_out and sr_in_choices are gone")):
         cfg_path = tmp_path / "bad.toml"

@@ -48,6 +48,9 @@ from specsr.utils import atomic_output, atomic_write_text
 _LEGACY_WORK_DIR = "tmp"  # where earlier versions left worker outputs on their way into shards
 
 
+NAMED_SKIPS = 10  # skipped files named on stderr per reason and run; the manifest lists them all
+VAL_GROUP_SHARE_WARN = 0.25  # a larger share of val in one group is warned about
+
 # ----------------------------------------------------------------------------------------------------
 # Shards and manifest (parent process)
 
@@ -299,7 +302,9 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
     splits, split_mode = assign_splits(scan.files, cfg.val_fraction, cfg.seed, usable, val_groups=cfg.val_groups)
 
     root = Path(output_dir)
+    made_root = not root.exists()
     manifest = _prepare_output(root)
+    started_here = manifest is None  # a new dataset, not one resumed
     header = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "stft": recipe.stft.to_dict(),
               "sr_out": cfg.sr_out, "segment_samples": recipe.segment_samples, "n_frames": recipe.n_frames,
               "feature": FEATURE, "settings": settings}
@@ -337,12 +342,17 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
 
     bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     seconds_run, pairs_run = 0.0, 0
+    named: dict[str, int] = {}  # skip reason -> files skipped for it this run
     try:
         for res in run_tasks(tasks, n_workers):
             if res.status == "skipped":
                 state.record_skipped(res)
-                if res.reason in ("unreadable", "empty", "missing", "error"):
-                    warn(f"skipped {res.relpath}: {res.detail or res.reason}")
+                named[res.reason] = named.get(res.reason, 0) + 1
+                if named[res.reason] <= NAMED_SKIPS:
+                    warn(f"skipped {res.relpath}: {res.reason}" + (f" ({res.detail})" if res.detail else ""))
+                elif named[res.reason] == NAMED_SKIPS + 1:
+                    warn(f"more files skipped as {res.reason}: not named one by one; the summary counts them and "
+                         f"{MANIFEST_NAME} lists each under 'sources'")
             else:
                 state.expect(res)
                 for shard in writers[res.split].add(res.arrays, res.items):
@@ -359,22 +369,53 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
     except BaseException:
         for writer in writers.values():
             writer.abort()
-        raise
-    finally:
         bar.close()
-        state.save(force=True)  # what is complete so far stays usable, even after an interrupt
+        if started_here and not manifest["shards"]:
+            _discard(root, made_root)  # nothing to resume from: leave no half-made dataset behind
+        else:
+            state.save(force=True)  # what is complete so far stays usable, even after an interrupt
+        raise
+    bar.close()
+    state.save(force=True)
 
     summary = _summarise(manifest, scan, len(todo), len(considered) - len(todo), len(scan.files) - len(considered),
                          split_mode, root, time.monotonic() - t0, warnings)
     for s in SPLITS:
         if summary.pairs.get(s, 0) == 0 and not (s == "val" and cfg.val_fraction == 0) and summary.files_left == 0:
             warnings.append(f"the {s} split is empty")
+    warnings.extend(_val_share_warnings(manifest["items"]))
+    if not manifest["items"]:
+        if started_here:
+            _discard(root, made_root)
+        reasons = ", ".join(f"{r}: {n}" for r, n in summary.files_skipped.items())
+        raise SpecsrError(f"no training pairs were written: every source file was skipped ({reasons})"
+                          + ("; no dataset was left behind" if started_here else ""))
     manifest["summary"] = summary.to_dict()
     _write_json_atomic(root / MANIFEST_NAME, manifest)
-    if not manifest["items"]:
-        reasons = ", ".join(f"{r}: {n}" for r, n in summary.files_skipped.items())
-        raise SpecsrError(f"no training pairs were written: every source file was skipped ({reasons})")
     return summary
+
+
+def _val_share_warnings(items: list[dict[str, Any]]) -> list[str]:
+    """A warning when one group (folder or speaker) is so large a share of the validation pairs that
+    validation mostly measures it (only when val has several groups to be balanced between)."""
+    val = Counter(it["group"] for it in items if it["split"] == "val")
+    total = sum(val.values())
+    if len(val) < 2 or not total:
+        return []
+    group, n = val.most_common(1)[0]
+    if n / total <= VAL_GROUP_SHARE_WARN:
+        return []
+    return [f"validation is {100 * n / total:.0f} % one group ({group}: {n} of {total} pairs): validation "
+            "LSD will mostly measure it; --val-groups chooses the validation groups"]
+
+
+def _discard(root: Path, made_root: bool) -> None:
+    """Remove a dataset this run started and could not fill: its manifest and shard folder, and the output
+    folder itself when this run made it."""
+    (root / MANIFEST_NAME).unlink(missing_ok=True)
+    shutil.rmtree(root / SHARD_DIR, ignore_errors=True)
+    if made_root and root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
 
 
 def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
