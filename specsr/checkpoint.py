@@ -105,8 +105,11 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
-_MAGIC = {b"RIFF": "a WAV file", b"fLaC": "a FLAC file", b"OggS": "an Ogg file", b"FORM": "an AIFF file",
-          b"ID3": "an MP3 file", b"PK\x03\x04": "a zip archive cut short: truncated or corrupt", b"\x80\x02": "an old-style pickle, which specsr does not load"}
+_MAGIC = {  # the first bytes of files people give as --model by mistake
+    b"RIFF": "a WAV file", b"fLaC": "a FLAC file", b"OggS": "an Ogg file", b"FORM": "an AIFF file",
+    b"ID3": "an MP3 file", b"PK\x03\x04": "a zip archive cut short: truncated or corrupt",
+    b"\x80\x02": "an old-style pickle, which specsr does not load",
+}
 
 
 def _what_file(p: Path) -> str:
