@@ -11,7 +11,7 @@ overlap-add. :class:`ChunkEngine` explains why the result is exact.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +27,7 @@ CROSSFADE_BINS = 6  # bins above the cutoff where the input fades into the predi
 PHASE_LOCK_RATIO = 0.1  # near its Nyquist the input keeps its phase where |input| ≥ this × |prediction|
 MODEL_FRAME_BUDGET = 2048  # channels × frames per network call: bounds its activations (~1.2 GB peak RSS in all)
 SILENT_FRAME_POWER = 1e-12  # summed low-band power under which a frame is digital silence
+ROLLOFF_MARGIN_DB = 3.0  # in the roll-off, the prediction may exceed the input by the measured fall plus this
 
 
 class MagnitudePredictor(Protocol):
@@ -85,7 +86,8 @@ class ChunkEngine:
     """
 
     def __init__(self, predictor: MagnitudePredictor, n_channels: int, n_samples: int, cutoff_hz: float,
-                 keep_hz: float, settings: InferenceConfig, *, keep_magnitudes: bool = False) -> None:
+                 keep_hz: float, settings: InferenceConfig, *, keep_magnitudes: bool = False,
+                 fall_db: Sequence[tuple[float, float]] = ()) -> None:
         cfg = predictor.stft
         self.predictor, self.cfg, self.device = predictor, cfg, predictor.device
         phase, n_iter, chunk_seconds = settings.phase, settings.n_iter, settings.chunk_seconds
@@ -99,6 +101,7 @@ class ChunkEngine:
         # [k_cut, k_keep): the input's roll-off, real content attenuated: kept wherever louder than the prediction
         self.k_keep = max(self.k_cut, cutoff_bin(min(keep_hz, cfg.sample_rate / 2), cfg))
         bins = torch.arange(cfg.n_bins, dtype=torch.float32)
+        self.rolloff_gain = self._rolloff_gain(fall_db)
         ramp = (self.k_cut + CROSSFADE_BINS - bins) / (CROSSFADE_BINS + 1)
         self.mask = ramp.clamp(0.0, 1.0).where(bins >= self.k_cut, torch.ones(()))[None, :, None].to(self.device)
         self.k_phase = light_cone_frames(cfg, 0 if phase == "lowres" else n_iter)
@@ -242,14 +245,31 @@ class ChunkEngine:
         low_power = known[:, :self.k_cut].abs().square().sum(dim=1, keepdim=True)  # [C, 1, M]
         return torch.where(low_power > SILENT_FRAME_POWER, mag, torch.zeros_like(mag))
 
+    def _rolloff_gain(self, fall_db: Sequence[tuple[float, float]]) -> torch.Tensor | None:
+        """``[1, k_keep - k_cut, 1]``: the most the prediction may raise each roll-off bin over the input, from
+        how far the input's long-term level has fallen there below its level at the cutoff (plus
+        :data:`ROLLOFF_MARGIN_DB`); None (no ceiling) without a measured fall."""
+        if self.k_keep <= self.k_cut or not fall_db:
+            return None
+        hz = np.arange(self.k_cut, self.k_keep) * self.cfg.sample_rate / self.cfg.n_fft
+        at, db = np.asarray(fall_db, dtype=np.float64).T
+        gain = 10.0 ** ((np.interp(hz, at, db) + ROLLOFF_MARGIN_DB) / 20)
+        return torch.tensor(gain, dtype=torch.float32, device=self.device)[None, :, None]
+
     def _keep_rolloff(self, mag: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        """In the input's roll-off ``[k_cut, k_keep)`` the magnitude is the larger of input and prediction: the
-        model adds to what the input still holds there, never removes it."""
+        """In the input's roll-off ``[k_cut, k_keep)`` the input holds real content, attenuated: the magnitude
+        is the prediction, raised to the input where the input is louder (the model adds to what the input
+        holds, never removes it) and, where the fall was measured, held to the input raised by no more than
+        it has fallen below its level at the cutoff (the model never makes a bin louder than undoing the
+        whole fall would)."""
         if self.k_keep <= self.k_cut:
             return mag
         band = slice(self.k_cut, self.k_keep)
+        floor = known[:, band].abs().to(mag.dtype)
         mag = mag.clone()
-        mag[:, band] = torch.maximum(mag[:, band], known[:, band].abs().to(mag.dtype))
+        mag[:, band] = torch.maximum(mag[:, band], floor)
+        if self.rolloff_gain is not None:
+            mag[:, band] = torch.minimum(mag[:, band], floor * self.rolloff_gain.to(mag.dtype))
         return mag
 
     def _phase_lock(self, known: torch.Tensor, mag: torch.Tensor) -> torch.Tensor | None:

@@ -50,6 +50,9 @@ class CutoffEstimate:
     drop_db: float
     edge_hz: float  # where the content has fallen by min_drop_db (Nyquist when full band): it rolls off in between
     images: bool = False  # mirror images of the band lie above edge_hz (an upsampling without anti-imaging)
+    # the roll-off's fall: (frequency in Hz, dB below the long-term level at the cutoff, never decreasing),
+    # every ~50 Hz from the cutoff to edge_hz; empty when there is no roll-off band
+    fall_db: tuple[tuple[float, float], ...] = ()
 
 
 def long_term_spectrum(wav: np.ndarray, sample_rate: int, *, bin_hz: float = 12.0,
@@ -110,7 +113,7 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
         j = int(round(f0 / df))
         k = _fall_start(smooth, j, k_min, edge_db)
         return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=0.0,
-                              edge_hz=float(f0), images=True)
+                              edge_hz=float(f0), images=True, fall_db=_fall_profile(freqs, smooth, k, j))
     for j in range(n_top - 1, k_min - 1, -1):
         reference = float(np.median(smooth[j // 2:j + 1]))  # the octave below j
         if reference < content_floor:
@@ -121,8 +124,19 @@ def detect_cutoff(wav: np.ndarray, sample_rate: int, *, min_drop_db: float = 25.
             # still within edge_db of the octave under it
             k = _fall_start(smooth, j, k_min, edge_db)
             return CutoffEstimate(float(freqs[k]), nyquist, band_limited=True, silent=False, drop_db=float(drop),
-                                  edge_hz=float(freqs[j]))
+                                  edge_hz=float(freqs[j]), fall_db=_fall_profile(freqs, smooth, k, j))
     return CutoffEstimate(nyquist, nyquist, band_limited=False, silent=False, drop_db=0.0, edge_hz=nyquist)
+
+
+def _fall_profile(freqs: np.ndarray, smooth: np.ndarray, k: int, j: int) -> tuple[tuple[float, float], ...]:
+    """How far the smoothed long-term level has fallen below its value at bin ``k`` (the cutoff), from ``k``
+    to ``j`` (the edge), as a running maximum: ``((freq_hz, fall_db), ...)`` every ~50 Hz."""
+    if j <= k:
+        return ()
+    step = max(1, int(round(50.0 / float(freqs[1] - freqs[0]))))
+    idx = np.unique(np.r_[np.arange(k, j, step), j])
+    fall = np.maximum.accumulate(np.maximum(0.0, smooth[k] - smooth[idx]))
+    return tuple((float(freqs[i]), round(float(f), 2)) for i, f in zip(idx, fall, strict=True))
 
 
 def _fall_start(smooth: np.ndarray, j: int, k_min: int, edge_db: float) -> int:

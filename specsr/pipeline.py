@@ -95,6 +95,7 @@ class CutoffChoice:
     nothing_to_add: bool
     messages: tuple[str, ...]
     keep_hz: float  # up to here the input still has (rolled-off) content, kept where louder than the prediction
+    fall_db: tuple[tuple[float, float], ...] = ()  # the roll-off's fall, as CutoffEstimate.fall_db
 
 
 @dataclass
@@ -192,6 +193,7 @@ class Upsampler:
         nyquist_in = sr_in / 2
         messages: list[str] = []
         silent = False
+        fall: tuple[tuple[float, float], ...] = ()
         if cutoff_hz is None:
             est = detect_cutoff(wav, sr_in)
             silent = est.silent
@@ -200,6 +202,7 @@ class Upsampler:
             else:
                 cutoff, source = nyquist_in, "nominal"
             keep = min(est.edge_hz, nyquist_in)
+            fall = est.fall_db
             if est.images:
                 messages.append(f"mirror images of the band lie above {est.edge_hz / 1000:.2f} kHz (upsampled without "
                                 "an anti-imaging filter): they are not content and are replaced")
@@ -222,7 +225,7 @@ class Upsampler:
             messages.append(f"cutoff {cutoff / 1000:.2f} kHz is outside the range this model was trained for "
                             f"({self.task.min_cutoff_hz / 1000:g}-{self.task.max_cutoff_hz / 1000:g} kHz); "
                             f"predicting above {cutoff / 1000:.2f} kHz anyway, expect weaker results")
-        return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)))
+        return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)), fall)
 
     # ------------------------------------------------------------------------------ arrays
     @overload
@@ -273,7 +276,7 @@ class Upsampler:
         if choice.nothing_to_add:
             raise NothingToAddError(_nothing_message(sr_in, self.sr_out))
         engine = ChunkEngine(self, x.shape[0], y.shape[-1], choice.cutoff_hz, choice.keep_hz, settings,
-                             keep_magnitudes=keep_magnitudes)
+                             fall_db=choice.fall_db, keep_magnitudes=keep_magnitudes)
         block = max(1, int(self.sr_out))
         out = np.concatenate(list(engine.run(y[:, i:i + block] for i in range(0, y.shape[-1], block))), axis=-1)
         mag = torch.cat(engine.kept, dim=-1) if engine.kept else None
@@ -320,7 +323,8 @@ class Upsampler:
         stats = LimiterStats(self.sr_out)
         pairs: Iterable[tuple[np.ndarray, np.ndarray]] = ((b, b) for b in blocks)  # all of it the input's
         if not copied:
-            engine = ChunkEngine(self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz, settings)
+            engine = ChunkEngine(self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz, settings,
+                                 fall_db=choice.fall_db)
             timing = engine.timing
             pairs = engine.run_split(blocks)
         if progress is not None:

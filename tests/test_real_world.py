@@ -79,6 +79,26 @@ def test_the_inputs_roll_off_is_kept_where_the_model_adds_less(quiet):
     assert abs(band_db(y[0], lo, hi) - band_db(low[0], lo, hi)) < 1.0
 
 
+def test_a_loud_prediction_is_held_to_the_fall_the_roll_off_measured(ups):
+    """In the roll-off the prediction may raise the input by no more than the input's long-term level has
+    fallen there below its level at the cutoff (plus 3 dB): a model that predicts far too much (15 dB over
+    the input just above the cutoff without the ceiling) is held to that, and never goes below the input."""
+    x = noise(3.0, 48000, seed=4)
+    low = signal.sosfiltfilt(signal.butter(6, 6000, fs=48000, output="sos"), x, axis=-1).astype(np.float32)
+    choice = ups.choose_cutoff(low, 48000)
+    assert choice.fall_db and choice.fall_db[0][0] == pytest.approx(choice.cutoff_hz, abs=50)
+    falls = [f for _, f in choice.fall_db]
+    assert falls == sorted(falls) and falls[0] == 0.0 and falls[-1] >= 20  # 0 at the cutoff, never less further up
+    y = upsample(ups, low, 48000, n_iter=4)
+    for lo in np.arange(choice.cutoff_hz + 100, choice.keep_hz - 400, 400):
+        hi = lo + 300
+        raised = band_db(y[0], lo, hi) - band_db(low[0], lo, hi)
+        allowed = float(np.interp(hi, *zip(*choice.fall_db, strict=True))) + 3.0
+        assert -1.0 < raised < allowed + 1.0, (lo, raised, allowed)
+    above = choice.keep_hz + 500
+    assert band_db(y[0], above, above + 1000) - band_db(low[0], above, above + 1000) > 30  # the model is loud
+
+
 def test_the_api_takes_soundfile_layout_integers_and_tensors(ups):
     x = noise(0.5, 16000, channels=2, seed=5)  # [C, T]
     y, sr = ups.upsample(x, 16000, n_iter=1)
