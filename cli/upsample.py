@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import typer
@@ -36,8 +36,13 @@ def default_output_name(src: Path, sr_out: int) -> Path:
     return src.with_name(f"{src.stem}_{sr_out / 1000:g}k.wav")
 
 
-def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]:
+def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int,
+              listed: list[tuple[Path, PurePosixPath]] | None = None) -> list[Job]:
     """Expand folders (recursive) and decide every output path.
+
+    ``listed``: files read from ``--list`` (:func:`specsr.utils.read_path_list`), mirrored under
+    ``output`` by their listed relative path; they are checked when their turn comes, so a missing one
+    fails alone.
 
     One input file: ``output`` is the output file (or a folder to put it in). Otherwise ``output``
     is a folder in which relative paths are mirrored: ``DIR/a/b.flac`` → ``OUTPUT/a/b.flac`` for
@@ -57,9 +62,10 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int) -> list[Job]
             pairs += [(f, f.relative_to(item)) for f in found]
         else:
             pairs.append((item, Path(item.name)))
+    pairs += [(full, Path(rel)) for full, rel in listed or []]
     if not pairs:
         raise SpecsrError("no input files")
-    single = len(pairs) == 1 and not inputs[0].is_dir()
+    single = len(pairs) == 1 and bool(inputs) and not inputs[0].is_dir()
     if output is not None and not single and output.suffix.lower() in AUDIO_EXTENSIONS and not output.is_dir():
         raise SpecsrError(f"-o {output}: several inputs need an output folder, not a file name")
     jobs = []
@@ -134,6 +140,14 @@ def upsample_cmd(
                                         "skipping them."),
     plot: bool = typer.Option(False, "--plot", help="Also write <output stem>.png (spectrograms)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    list_file: Path | None = typer.Option(None, "--list", help="A file of input paths, one a line (relative to "
+                                          "the list's folder; # comments)."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave outputs that exist alone (a rerun "
+                                       "after a crash does only what is missing)."),
+    shard: str | None = typer.Option(None, "--shard", help="K/N: do shard K (0..N-1) of N of the sorted inputs. "
+                                     "Default: from RANK/WORLD_SIZE, a SLURM array or SPECSR_SHARD."),
+    results: Path | None = typer.Option(None, "--results", help="Results log (JSON lines). Default: "
+                                        "OUTPUT/specsr-results.jsonl when -o is a folder."),
     quiet: opt.Quiet = False,
     list_models: bool = typer.Option(False, "--list-models", help="List the bundled models and exit."),
 ) -> None:
@@ -148,34 +162,65 @@ def upsample_cmd(
         for m in bundled:
             typer.echo(f"{m.name}\t{m.description}" if m.description else m.name)
         return
-    if not inputs:
-        raise SpecsrError("give at least one INPUT file or folder (or --list-models)")
+    if not inputs and list_file is None:
+        raise SpecsrError("give at least one INPUT file or folder, or --list FILE (or --list-models)")
+    if force and skip_existing:
+        raise SpecsrError("--force overwrites outputs and --skip-existing leaves them alone: give one")
+    from specsr.batch import RESULTS_NAME, ResultsLog, parse_shard, shard_from_env, take_shard
+    from specsr.utils import read_path_list
+
+    shard_kn = parse_shard(shard) if shard is not None else shard_from_env()
+    listed = read_path_list(list_file) if list_file is not None else None
     cutoff = parse_cutoff(cutoff_hz)
     settings = opt.inference_settings(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds, precision=precision)
     upsampler = load_model(model, device=device, settings=settings)
     if sr_out is not None and sr_out != upsampler.sr_out:
         raise SpecsrError(f"--sr-out {sr_out}: model {upsampler.name} makes {upsampler.sr_out} Hz only "
                           f"(train or export a model for {sr_out} Hz)")
-    jobs = plan_jobs(list(inputs), output, upsampler.sr_out)
+    all_jobs = plan_jobs(list(inputs or []), output, upsampler.sr_out, listed)
+    jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
+    if shard_kn and not quiet:
+        typer.echo(f"shard {shard_kn[0]}/{shard_kn[1]}: {len(jobs)} of {len(all_jobs)} files", err=True)
+    folder_mode = output is not None and not (len(all_jobs) == 1 and all_jobs[0].dst == output)
+    log_path = results if results is not None else (output / RESULTS_NAME if folder_mode and output else None)
+    log = ResultsLog(log_path) if log_path is not None else None
+
+    def record(job: Job, status: str, report: UpsampleReport | None = None, error: str = "") -> None:
+        if log is None:
+            return
+        row: dict = {"input": str(job.src), "output": str(job.dst), "status": status}
+        if report is not None:
+            row.update(sr_in=report.sr_in, cutoff_hz=round(report.cutoff_hz, 1), cutoff_source=report.cutoff_source,
+                       seconds=round(report.duration_s, 3), rtf=round(report.rtf, 4), warnings=report.messages)
+        if error:
+            row["error"] = error
+        log.append(row)
 
     failed = skipped = written = 0
     files_bar = tqdm(jobs, unit="file", disable=quiet or len(jobs) < 2, leave=False, dynamic_ncols=True)
     for job in files_bar:
         files_bar.set_postfix_str(job.src.name, refresh=False)
+        if skip_existing and job.dst.exists():
+            skipped += 1
+            record(job, "exists")
+            continue
         try:
             report = _run_one(upsampler, job, cutoff=cutoff, float_output=float_output,
                               copy_full_band=copy_full_band, force=force, quiet=quiet, warning_type=UpsampleWarning)
         except NothingToAddError as exc:
             skipped += 1
+            record(job, "skipped", error=first_line(exc))
             _say(f"specsr: skipped: {first_line(exc)} (--copy-full-band resamples it anyway)", files_bar, err=True)
             continue
         except (SpecsrError, OSError) as exc:
+            record(job, "failed", error=first_line(exc))
             if len(jobs) == 1:
                 raise
             failed += 1
             _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
             continue
         written += 1
+        record(job, "upsampled", report)
         for message in report.messages:
             _say(f"specsr: warning: {job.src.name}: {message}", files_bar, err=True)
         if report.limited_seconds:

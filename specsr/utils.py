@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic text writes, device selection, git provenance."""
+"""Small shared helpers: atomic text writes, lists of paths, device selection, git provenance."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from specsr.errors import SpecsrError
@@ -117,3 +117,25 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
         return out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def read_path_list(list_file: str | os.PathLike) -> list[tuple[Path, PurePosixPath]]:
+    """``(path, relative path to mirror)`` of every line of a list file: one path a line, relative paths
+    relative to the list's folder, blank lines and ``#`` comments ignored (an absolute path mirrors
+    without its leading ``/``)."""
+    root = Path(list_file)
+    if not root.is_file():
+        raise SpecsrError(f"{root}: no such list file")
+    base = root.resolve().parent
+    try:
+        lines = root.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecsrError(f"{root}: cannot read the list of files ({exc})") from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line)
+        out.append((p if p.is_absolute() else base / p, PurePosixPath(p.as_posix().lstrip("/"))))
+    return out

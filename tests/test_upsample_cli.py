@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import specsr.cli.plot  # noqa: F401  (registers the commands, as cli.main does)
 import specsr.cli.upsample  # noqa: F401
 from specsr import pipeline, pretrained
+from specsr.batch import RESULTS_NAME, ResultsLog, shard_from_env, take_shard
 from specsr.cli.app import BUG_REPORT, app
 
 
@@ -233,3 +234,90 @@ def test_terminated_run_leaves_no_debris(model_path, write_wav, tmp_path, sig):
     assert stderr.strip().splitlines()[-1].startswith(f"specsr: error: stopped by {sig.name}")
     assert "Traceback" not in stderr
     assert list(out.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ corpus runs
+
+
+def _corpus(write_wav, n: int = 5) -> list[Path]:
+    return [write_wav(f"corpus/{'sub/' if i % 2 else ''}f{i}.wav", lowres(0.2, 16000, seed=i), 16000)
+            for i in range(n)]
+
+
+def test_two_shards_cover_every_file_exactly_once(model_path, write_wav, tmp_path):
+    files = _corpus(write_wav)
+    outs = []
+    for k in range(2):
+        result = run(tmp_path / "corpus", "-o", tmp_path / "out", "--shard", f"{k}/2", "--model", model_path,
+                     "--n-iter", 1, "-q")
+        assert result.exit_code == 0, result.output + result.stderr
+        log = ResultsLog.read(tmp_path / "out" / RESULTS_NAME)
+        outs.append({r["input"] for r in log} - set().union(*outs) if outs else {r["input"] for r in log})
+    assert outs[0].isdisjoint(outs[1]) and outs[0] | outs[1] == {str(f) for f in files}
+    assert len(outs[0]) == 3 and len(outs[1]) == 2  # sorted by path, every 2nd from the k-th
+    written = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.wav"))
+    assert written == sorted(f.relative_to(tmp_path / "corpus") for f in files)
+
+
+def test_shard_from_the_launchers_environment():
+    assert shard_from_env({"RANK": "1", "WORLD_SIZE": "4"}) == (1, 4)
+    assert shard_from_env({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1",
+                           "SLURM_ARRAY_TASK_COUNT": "3"}) == (2, 3)
+    assert shard_from_env({"JOB_COMPLETION_INDEX": "0", "SPECSR_NUM_SHARDS": "2"}) == (0, 2)
+    assert shard_from_env({"SPECSR_SHARD": "2/5", "RANK": "0", "WORLD_SIZE": "1"}) == (2, 5)  # ours first
+    assert shard_from_env({}) is None
+    assert take_shard(["c", "a", "b", "d"], (1, 2)) == ["b", "d"]
+
+
+def test_env_shard_is_used_without_the_option(model_path, write_wav, tmp_path, monkeypatch):
+    _corpus(write_wav, 4)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    result = run(tmp_path / "corpus", "-o", tmp_path / "out", "--model", model_path, "--n-iter", 1)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "shard 1/2: 2 of 4 files" in result.stderr
+    assert len(list((tmp_path / "out").rglob("*.wav"))) == 2
+
+
+@pytest.mark.parametrize("spec", ["3/2", "a/b", "1", "-1/2", "0/0"])
+def test_bad_shard_specs_are_one_line(model_path, write_wav, tmp_path, spec):
+    _corpus(write_wav, 1)
+    assert_one_line_error(run(tmp_path / "corpus", "-o", tmp_path / "out", "--shard", spec, "--model", model_path),
+                          "--shard", spec)
+    assert not (tmp_path / "out").exists()
+
+
+def test_skip_existing_does_only_what_is_missing(model_path, write_wav, tmp_path):
+    files = _corpus(write_wav, 3)
+    args = (tmp_path / "corpus", "-o", tmp_path / "out", "--model", model_path, "--n-iter", 1, "-q")
+    assert run(*args).exit_code == 0
+    victim = tmp_path / "out" / files[1].relative_to(tmp_path / "corpus")
+    victim.unlink()  # as if the run had crashed before this file
+    kept = tmp_path / "out" / files[0].name
+    stamp = kept.stat().st_mtime_ns
+    result = run(*args, "--skip-existing")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert victim.exists() and kept.stat().st_mtime_ns == stamp
+    assert "1 upsampled, 2 skipped, 0 failed" in result.stdout
+    last = ResultsLog.read(tmp_path / "out" / RESULTS_NAME)[-3:]
+    assert sorted(r["status"] for r in last) == ["exists", "exists", "upsampled"]
+    assert_one_line_error(run(*args, "--skip-existing", "--force"), "--force", "--skip-existing")
+
+
+def test_list_input_and_the_results_log(model_path, write_wav, tmp_path):
+    files = _corpus(write_wav, 3)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    lst = tmp_path / "files.txt"
+    lst.write_text(f"# my corpus\ncorpus/f0.wav\n\n{files[1]}\nbroken.wav\nmissing.wav\n")
+    result = run("--list", lst, "-o", tmp_path / "out", "--model", model_path, "--n-iter", 1, "-q")
+    assert result.exit_code == 1  # a bad file fails alone, the rest is written
+    assert (tmp_path / "out" / "corpus" / "f0.wav").exists()
+    assert (tmp_path / "out" / str(files[1]).lstrip("/")).exists()
+    assert "2 upsampled, 0 skipped, 2 failed" in result.stderr
+    rows = {Path(r["input"]).name: r for r in ResultsLog.read(tmp_path / "out" / RESULTS_NAME)}
+    assert rows["broken.wav"]["status"] == rows["missing.wav"]["status"] == "failed"
+    assert "missing.wav" in rows["missing.wav"]["error"]
+    ok = rows["f0.wav"]
+    assert ok["status"] == "upsampled" and ok["sr_in"] == 16000 and ok["seconds"] == pytest.approx(0.2)
+    assert ok["cutoff_hz"] > 6000 and ok["rtf"] > 0 and isinstance(ok["warnings"], list)
+    assert_one_line_error(run("--list", tmp_path / "nope.txt", "--model", model_path), "nope.txt", "list")

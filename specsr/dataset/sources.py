@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from specsr.audio import audio_info, find_audio_files
 from specsr.config import VCTK_TEST_SPEAKERS
 from specsr.errors import SpecsrError
+from specsr.utils import read_path_list
 
 _VCTK_ROOTS = ("wav48_silence_trimmed", "wav48")
 _SPEAKER_DIR = re.compile(r"^(p\d{3}|s\d+)$")
@@ -99,20 +100,8 @@ def _list_source(root: Path) -> list[tuple[Path, PurePosixPath, str]]:
     if not root.exists():
         raise SpecsrError(f"{root}: no such file or folder")
     if root.is_file() and root.suffix.lower() == ".txt":
-        base = root.resolve().parent
-        try:
-            lines = root.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecsrError(f"{root}: cannot read the list of files ({exc})") from None
-        out = []
-        for line in lines:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            p = Path(line)
-            full = p if p.is_absolute() else base / p
-            out.append((full, PurePosixPath(p.as_posix().lstrip("/")), base.name))
-        return out
+        base_name = root.resolve().parent.name
+        return [(full, rel, base_name) for full, rel in read_path_list(root)]
     if root.is_file():
         return [(root, PurePosixPath(root.name), root.resolve().parent.name)]
     try:

@@ -1,0 +1,99 @@
+"""Corpus runs of ``specsr upsample``: deterministic shards across processes and machines,
+and the results log (one JSON line per file, appended atomically). Lists of files: :func:`specsr.utils.read_path_list`.
+
+A shard is ``K/N`` with ``0 ≤ K < N``: of the run's inputs sorted by path, those whose index ``i`` has
+``i % N == K``. Without ``--shard`` it comes from the launcher's environment, so one command scales out
+under any engine: torchrun (``RANK`` / ``WORLD_SIZE``), a SLURM array (``SLURM_ARRAY_TASK_ID`` less
+``SLURM_ARRAY_TASK_MIN``, of ``SLURM_ARRAY_TASK_COUNT``), Kubernetes indexed jobs (``JOB_COMPLETION_INDEX``
+with ``SPECSR_NUM_SHARDS``), or anything that sets ``SPECSR_SHARD=K/N``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from specsr.errors import SpecsrError
+
+RESULTS_NAME = "specsr-results.jsonl"  # the results log's name in an output folder
+
+T = TypeVar("T")
+
+
+def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
+    """``"K/N"`` → ``(K, N)`` with ``0 ≤ K < N``; a one-line error otherwise."""
+    parts = text.strip().split("/")
+    try:
+        k, n = (int(p) for p in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        k = n = None
+    if k is None or n is None:
+        raise SpecsrError(f"{what} {text!r}: expected K/N, two whole numbers (e.g. 0/4 for the first of 4 shards)")
+    if n < 1 or not 0 <= k < n:
+        raise SpecsrError(f"{what} {text!r}: K must be in 0..N-1 (shards are numbered from 0), N at least 1")
+    return k, n
+
+
+def shard_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """The shard the launcher's environment names (see the module docstring), or None."""
+    env = os.environ if env is None else env
+    if "SPECSR_SHARD" in env:
+        return parse_shard(env["SPECSR_SHARD"], "SPECSR_SHARD")
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        try:
+            k = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+            n = int(env["SLURM_ARRAY_TASK_COUNT"])
+        except ValueError:
+            raise SpecsrError("SLURM_ARRAY_TASK_ID / _MIN / _COUNT are not whole numbers") from None
+        return parse_shard(f"{k}/{n}", "the SLURM array task")
+    if "JOB_COMPLETION_INDEX" in env and "SPECSR_NUM_SHARDS" in env:
+        return parse_shard(f"{env['JOB_COMPLETION_INDEX']}/{env['SPECSR_NUM_SHARDS']}", "JOB_COMPLETION_INDEX")
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return parse_shard(f"{env['RANK']}/{env['WORLD_SIZE']}", "RANK/WORLD_SIZE")
+    return None
+
+
+def take_shard(items: Sequence[T], shard: tuple[int, int] | None, key: Any = str) -> list[T]:
+    """The items of shard ``(K, N)``: sorted by ``key``, every N-th from the K-th (all of them for None)."""
+    ordered = sorted(items, key=key)
+    if shard is None:
+        return ordered
+    k, n = shard
+    return ordered[k::n]
+
+
+class ResultsLog:
+    """Appends one JSON object a line to ``path``; each line is one ``write`` of an ``O_APPEND`` file,
+    so processes of several shards may share the log without tearing lines."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise SpecsrError(f"{self.path}: cannot write the results log ({exc.strerror or exc})") from None
+        os.close(fd)
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = (json.dumps({"time": round(time.time(), 3), **record}, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> list[dict[str, Any]]:
+        """Every complete record of a log (a line cut short by a crash is left out)."""
+        out = []
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
