@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+import soundfile as sf
 import typer
 from tqdm import tqdm
 
-from specsr.audio import PCM_FORMATS
+from specsr.audio import PCM_FORMATS, WRITE_FORMATS, check_writable, output_subtype
 from specsr.cli import options as opt
 from specsr.cli.app import command, first_line, warn
 from specsr.errors import SpecsrError
@@ -31,18 +32,19 @@ class Job:
     make_folder: bool  # the output goes into a folder that specsr may create
 
 
-def default_output_name(src: Path, sr_out: int) -> Path:
-    """``<stem>_<sr_out/1000:g>k.wav`` beside the input."""
-    return src.with_name(f"{src.stem}_{sr_out / 1000:g}k.wav")
+def default_output_name(src: Path, sr_out: int, ext: str = ".wav") -> Path:
+    """``<stem>_<sr_out/1000:g>k.wav`` (or ``ext``) beside the input."""
+    return src.with_name(f"{src.stem}_{sr_out / 1000:g}k{ext}")
 
 
 def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int,
-              listed: list[tuple[Path, PurePosixPath]] | None = None) -> list[Job]:
+              listed: list[tuple[Path, PurePosixPath]] | None = None, ext: str | None = None) -> list[Job]:
     """Expand folders (recursive) and decide every output path.
 
     ``listed``: files read from ``--list`` (:func:`specsr.utils.read_path_list`), mirrored under
     ``output`` by their listed relative path; they are checked when their turn comes, so a missing one
-    fails alone.
+    fails alone. ``ext`` (``--format``): every output's extension; otherwise a folder run keeps the input's
+    where it is a lossless format and writes ``.wav`` for the rest.
 
     One input file: ``output`` is the output file (or a folder to put it in). Otherwise ``output``
     is a folder in which relative paths are mirrored: ``DIR/a/b.flac`` → ``OUTPUT/a/b.flac`` for
@@ -71,12 +73,14 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int,
     jobs = []
     for src, rel in pairs:
         if output is None:
-            jobs.append(Job(src, default_output_name(src, sr_out), False))
+            jobs.append(Job(src, default_output_name(src, sr_out, ext or ".wav"), False))
         elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
-            jobs.append(Job(src, output, True))  # a missing folder is created, as in folder mode
+            jobs.append(Job(src, output.with_suffix(ext) if ext else output, True))  # a missing folder is created
         else:
             dst = output / rel
-            if dst.suffix.lower() not in PCM_FORMATS:
+            if ext is not None:
+                dst = dst.with_suffix(ext)
+            elif dst.suffix.lower() not in PCM_FORMATS:
                 dst = dst.with_suffix(".wav")
             jobs.append(Job(src, dst, True))
     seen: dict[Path, Path] = {}
@@ -127,7 +131,14 @@ def upsample_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (one input) or folder (several; "
                                        "relative paths mirrored). Default: <stem>_48k.wav beside each input."),
     model: opt.Model = None,
-    sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz; must be the model's (default)."),
+    sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz, up to the model's (default: the "
+                                      "model's, 48000); e.g. 44100."),
+    out_format: str | None = typer.Option(None, "--format", help="Output format for every file: wav, flac, aiff, "
+                                          "w64, ogg, opus, mp3 (default: by -o's extension; .wav)."),
+    subtype: str | None = typer.Option(None, "--subtype", help="Sample format: PCM_16, PCM_24, FLOAT, … "
+                                       "(default: the input's depth)."),
+    compression_level: float | None = typer.Option(None, "--compression-level", help="0-1 for FLAC, OGG, Opus, "
+                                                   "MP3: 0 = best quality / largest file."),
     cutoff_hz: str = typer.Option("auto", "--cutoff-hz", help="Where the prediction takes over: auto (detected) "
                                   "or Hz."),
     phase: opt.Phase = None,
@@ -173,11 +184,23 @@ def upsample_cmd(
     listed = read_path_list(list_file) if list_file is not None else None
     cutoff = parse_cutoff(cutoff_hz)
     settings = opt.inference_settings(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds, precision=precision)
+    ext = _format_extension(out_format)
+    if subtype is not None:
+        subtype = subtype.upper()
+        if subtype not in sf.available_subtypes():
+            raise SpecsrError(f"--subtype {subtype}: unknown; e.g. PCM_16, PCM_24, PCM_32, FLOAT")
+    if compression_level is not None and not 0.0 <= compression_level <= 1.0:
+        raise SpecsrError(f"--compression-level {compression_level:g}: must be in [0, 1]")
     upsampler = load_model(model, device=device, settings=settings)
-    if sr_out is not None and sr_out != upsampler.sr_out:
-        raise SpecsrError(f"--sr-out {sr_out}: model {upsampler.name} makes {upsampler.sr_out} Hz only "
-                          f"(train or export a model for {sr_out} Hz)")
-    all_jobs = plan_jobs(list(inputs or []), output, upsampler.sr_out, listed)
+    try:
+        rate = upsampler.check_sr_out(sr_out)
+    except SpecsrError as exc:
+        raise SpecsrError(f"--sr-out: {exc}") from None
+    all_jobs = plan_jobs(list(inputs or []), output, rate, listed, ext)
+    first_of = {j.dst.suffix.lower(): j.dst for j in reversed(all_jobs)}  # a format we cannot write: before any work
+    for suffix, dst in first_of.items():
+        check_writable(dst, subtype or ("FLOAT" if float_output else output_subtype(None, suffix)), rate,
+                       compression_level)
     jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
     if shard_kn and not quiet:
         typer.echo(f"shard {shard_kn[0]}/{shard_kn[1]}: {len(jobs)} of {len(all_jobs)} files", err=True)
@@ -206,7 +229,8 @@ def upsample_cmd(
             continue
         try:
             report = _run_one(upsampler, job, cutoff=cutoff, float_output=float_output,
-                              copy_full_band=copy_full_band, force=force, quiet=quiet, warning_type=UpsampleWarning)
+                              copy_full_band=copy_full_band, force=force, quiet=quiet, warning_type=UpsampleWarning,
+                              sr_out=rate, subtype=subtype, compression_level=compression_level)
         except NothingToAddError as exc:
             skipped += 1
             record(job, "skipped", error=first_line(exc))
@@ -248,8 +272,19 @@ def upsample_cmd(
         raise typer.Exit(1)
 
 
+def _format_extension(name: str | None) -> str | None:
+    """``--format flac`` → ``".flac"``; None stays None."""
+    if name is None:
+        return None
+    ext = "." + name.lower().lstrip(".")
+    if ext not in WRITE_FORMATS:
+        raise SpecsrError(f"--format {name}: unknown; one of {', '.join(sorted(e[1:] for e in WRITE_FORMATS))}")
+    return ext
+
+
 def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, float_output: bool, copy_full_band: bool,
-             force: bool, quiet: bool, warning_type: type[Warning]) -> UpsampleReport:
+             force: bool, quiet: bool, warning_type: type[Warning], sr_out: int, subtype: str | None,
+             compression_level: float | None) -> UpsampleReport:
     from specsr.audio import audio_info
 
     info = audio_info(job.src)
@@ -271,7 +306,8 @@ def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, float_outp
             warnings.simplefilter("ignore", warning_type)  # the report carries them; printed by the caller
             return upsampler.upsample_file(job.src, job.dst, force=force, cutoff_hz=cutoff,
                                            copy_full_band=copy_full_band, float_output=float_output,
-                                           progress=progress)
+                                           progress=progress, sr_out=sr_out, subtype=subtype,
+                                           compression_level=compression_level)
     finally:
         if bar is not None:
             bar.close()

@@ -23,9 +23,11 @@ from specsr.utils import atomic_output, atomic_write, check_output_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3", ".opus")
 
-# Formats we write, by extension; PCM_FORMATS take any PCM/float subtype (streamed outputs use them).
+# Formats we write, by extension; PCM_FORMATS take any PCM/float subtype, LOSSY_FORMATS one codec each
+# (written where this machine's libsndfile has it: MP3 needs libsndfile ≥ 1.1).
 PCM_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".w64": "W64"}
-WRITE_FORMATS = {**PCM_FORMATS, ".ogg": "OGG"}
+LOSSY_FORMATS = {".ogg": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III")}
+WRITE_FORMATS = {**PCM_FORMATS, **{ext: fmt for ext, (fmt, _codec) in LOSSY_FORMATS.items()}}
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 # soundfile subtypes we pick for output by default, per input subtype.
@@ -93,7 +95,10 @@ def read_audio(path: str | os.PathLike, *, allow_empty: bool = False,
 
 
 def output_subtype(input_subtype: str | None, ext: str) -> str:
-    """A sensible output subtype for an input subtype: keep the bit depth where the format allows."""
+    """A sensible output subtype for an input subtype: keep the bit depth where the format allows (a lossy
+    format's codec for a lossy format)."""
+    if ext.lower() in LOSSY_FORMATS:
+        return LOSSY_FORMATS[ext.lower()][1]
     sub = _SUBTYPE_FOR_OUTPUT.get(input_subtype or "", "PCM_16")
     if ext.lower() == ".flac" and sub == "FLOAT":
         return "PCM_24"
@@ -126,7 +131,31 @@ def output_format(p: Path, formats: dict[str, str] | None = None) -> str:
     """The soundfile format for writing ``p``, by extension (``formats`` defaults to :data:`WRITE_FORMATS`)."""
     fmt = (WRITE_FORMATS if formats is None else formats).get(p.suffix.lower())
     if fmt is None:
-        raise SpecsrError(f"{p}: cannot write {p.suffix or 'extension-less'} files; use .wav or .flac")
+        names = ", ".join(sorted(WRITE_FORMATS if formats is None else formats))
+        raise SpecsrError(f"{p}: cannot write {p.suffix or 'extension-less'} files; the extension names the "
+                          f"format: {names}")
+    return fmt
+
+
+COMPRESSED_FORMATS = ("FLAC", "OGG", "MP3")  # the formats that take a compression level
+
+
+def check_writable(p: Path, subtype: str, sample_rate: int, compression_level: float | None = None) -> str:
+    """The format of ``p`` by extension, checked before any work: this machine's libsndfile can write it with
+    ``subtype`` at ``sample_rate`` (Opus takes 8, 12, 16, 24 and 48 kHz only), and with a compression
+    level only where the format has one."""
+    fmt = output_format(p)
+    if compression_level is not None and fmt not in COMPRESSED_FORMATS:
+        raise SpecsrError(f"{p}: a compression level applies to FLAC, OGG (Vorbis, Opus) and MP3, not {fmt}")
+    if not sf.check_format(fmt, subtype):
+        codec = LOSSY_FORMATS.get(p.suffix.lower())
+        if codec is not None and subtype == codec[1]:
+            raise SpecsrError(f"{p}: this machine's libsndfile ({sf.__libsndfile_version__}) cannot write "
+                              f"{codec[1]} in {fmt}; use .wav or .flac")
+        raise SpecsrError(f"{p}: subtype {subtype} is not possible in {fmt} files "
+                          f"(possible: {', '.join(sf.available_subtypes(fmt))})")
+    if subtype == "OPUS" and sample_rate not in (8000, 12000, 16000, 24000, 48000):
+        raise SpecsrError(f"{p}: Opus takes 8, 12, 16, 24 or 48 kHz, not {sample_rate} Hz")
     return fmt
 
 
@@ -370,14 +399,41 @@ def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int, *, m
 
 
 def write_stream(dst: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int, n_channels: int, fmt: str,
-                 subtype: str, overwrite: bool) -> None:
+                 subtype: str, overwrite: bool, compression_level: float | None = None) -> None:
     """Write blocks ``[C, n]`` to ``dst`` atomically (:func:`specsr.utils.atomic_output`), refusing non-finite
-    samples. Integer subtypes clip at full scale: keep them below it first (:mod:`specsr.limiter`)."""
+    samples. Integer subtypes clip at full scale: keep them below it first (:mod:`specsr.limiter`).
+    ``compression_level`` (0-1, FLAC and the lossy codecs): 0 is the largest file and best quality."""
     dst = Path(dst)
     with atomic_output(dst, overwrite=overwrite) as tmp, \
-            sf.SoundFile(str(tmp), "w", sample_rate, n_channels, subtype=subtype, format=fmt) as fh:
+            sf.SoundFile(str(tmp), "w", sample_rate, n_channels, subtype=subtype, format=fmt,
+                         compression_level=compression_level) as fh:
         for block in blocks:
             if block.shape[1]:
                 if not np.isfinite(block).all():
                     raise SpecsrError(f"{dst}: the output has non-finite samples (a broken model?)")
                 fh.write(block.T)
+
+
+def resample_pairs(pairs: Iterable[tuple[np.ndarray, np.ndarray]], sr_from: int, sr_to: int, n_channels: int,
+                   n_total: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Blocks of ``(output, its input-band part)`` ``[C, n]`` at ``sr_from`` resampled to ``sr_to`` (soxr VHQ,
+    flat to about 0.95 of the lower Nyquist), both alike, cut or padded to exactly ``n_total`` samples."""
+    import soxr
+
+    streams = [soxr.ResampleStream(sr_from, sr_to, n_channels, dtype="float32", quality="VHQ") for _ in range(2)]
+    emitted = 0
+    it = iter(pairs)
+    nxt = next(it, None)
+    while nxt is not None:
+        cur, nxt = nxt, next(it, None)
+        last = nxt is None
+        outs = [np.ascontiguousarray(st.resample_chunk(np.ascontiguousarray(x.T.astype(np.float32)), last=last).T)
+                for st, x in zip(streams, cur, strict=True)]
+        n = min(o.shape[1] for o in outs)
+        take = min(n, n_total - emitted)
+        if take > 0:
+            emitted += take
+            yield outs[0][:, :take], outs[1][:, :take]
+    if emitted < n_total:
+        pad = np.zeros((n_channels, n_total - emitted), np.float32)
+        yield pad, pad

@@ -29,19 +29,18 @@ from pathlib import Path
 from typing import overload
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from specsr import pretrained
 from specsr.audio import (
     FLOAT_SUBTYPES,
-    PCM_FORMATS,
     audio_info,
+    check_writable,
     model_resampling,
-    output_format,
     output_subtype,
     read_excerpts,
     resample,
+    resample_pairs,
     resampled_blocks,
     resampled_length,
     write_stream,
@@ -283,11 +282,27 @@ class Upsampler:
         return out, self.sr_out, mag
 
     # ------------------------------------------------------------------------------- files
+    def check_sr_out(self, sr_out: int | None) -> int:
+        """The output rate: the model's (None), or a lower one the result is resampled to."""
+        if sr_out is None or sr_out == self.sr_out:
+            return self.sr_out
+        if not isinstance(sr_out, int) or isinstance(sr_out, bool) or not 0 < sr_out <= self.sr_out:
+            raise SpecsrError(f"output rate {sr_out!r}: must be a whole number of Hz up to the model's "
+                              f"{self.sr_out} Hz (model {self.name})")
+        return sr_out
+
     def upsample_file(self, in_path: str | os.PathLike, out_path: str | os.PathLike, *, force: bool = False,
                       cutoff_hz: float | None = None, phase: str | None = None, n_iter: int | None = None,
                       chunk_seconds: float | None = None, copy_full_band: bool = False, float_output: bool = False,
-                      progress: Callable[[float], None] | None = None) -> UpsampleReport:
+                      progress: Callable[[float], None] | None = None, sr_out: int | None = None,
+                      subtype: str | None = None, compression_level: float | None = None) -> UpsampleReport:
         """Upsample one file, streaming: memory does not grow with the file's length.
+
+        The format is ``out_path``'s extension (:data:`specsr.audio.WRITE_FORMATS`: WAV, FLAC, AIFF, W64,
+        OGG Vorbis, Opus, MP3 where libsndfile has it); ``subtype`` overrides the one chosen from the input
+        (``PCM_16``, ``PCM_24``, ``FLOAT``, …); ``compression_level`` 0-1 for FLAC and the lossy codecs.
+        ``sr_out`` (at most the model's rate, e.g. 44100): the model's result resampled to it, exactly
+        ``round(T · sr_out / sr_in)`` samples, its band kept up to the new Nyquist.
 
         The output appears under ``out_path`` only once complete (temp file + rename). Where integer
         output would pass full scale, the new band alone is turned down there (:mod:`specsr.limiter`;
@@ -304,10 +319,13 @@ class Upsampler:
         if info.n_frames == 0:
             raise SpecsrError(f"{src}: the file holds no samples")
         _check_rate(info.sample_rate)
-        fmt = output_format(dst, PCM_FORMATS)
-        subtype = "FLOAT" if float_output else output_subtype(info.subtype, dst.suffix)
-        if not sf.check_format(fmt, subtype):
-            raise SpecsrError(f"{dst}: subtype {subtype} is not possible in {fmt} files")
+        rate = self.check_sr_out(sr_out)
+        if float_output and subtype is not None and subtype not in FLOAT_SUBTYPES:
+            raise SpecsrError(f"float output and subtype {subtype} contradict each other: give one")
+        if compression_level is not None and not 0.0 <= compression_level <= 1.0:
+            raise SpecsrError(f"the compression level must be in [0, 1], got {compression_level!r}")
+        subtype = subtype or ("FLOAT" if float_output else output_subtype(info.subtype, dst.suffix))
+        fmt = check_writable(dst, subtype, rate, compression_level)
 
         choice = self.choose_cutoff(read_excerpts(src, info, whole_below_seconds=LONG_FILE_SECONDS),
                                     info.sample_rate, cutoff_hz)
@@ -316,6 +334,7 @@ class Upsampler:
         if choice.nothing_to_add and not copy_full_band and not choice.silent:
             raise NothingToAddError(f"{src}: " + _nothing_message(info.sample_rate, self.sr_out))
         n_out = resampled_length(info.n_frames, info.sample_rate, self.sr_out)
+        n_final = resampled_length(info.n_frames, info.sample_rate, rate)
         blocks: Iterable[np.ndarray] = resampled_blocks(src, info, self.sr_out,
                                                         method=model_resampling(info.sample_rate, self.sr_out))
         timing = Timing()
@@ -329,14 +348,18 @@ class Upsampler:
             pairs = engine.run_split(blocks)
         if progress is not None:
             pairs = _report_progress(pairs, progress, self.sr_out)
+        if rate != self.sr_out:
+            pairs = resample_pairs(pairs, self.sr_out, rate, info.channels, n_final)
+        if rate != self.sr_out:
+            stats = LimiterStats(rate)
         if subtype in FLOAT_SUBTYPES:
             out_blocks: Iterable[np.ndarray] = _peaks(pairs, stats)
         else:
-            out_blocks = limit_new_band(pairs, self.sr_out, stats)
-        write_stream(dst, out_blocks, self.sr_out, info.channels, fmt, subtype, force)
+            out_blocks = limit_new_band(pairs, rate, stats)
+        write_stream(dst, out_blocks, rate, info.channels, fmt, subtype, force, compression_level)
         duration_s = info.n_frames / info.sample_rate
         return UpsampleReport(
-            duration_s=duration_s, sr_in=info.sample_rate, sr_out=self.sr_out, cutoff_hz=choice.cutoff_hz,
+            duration_s=duration_s, sr_in=info.sample_rate, sr_out=rate, cutoff_hz=choice.cutoff_hz,
             cutoff_source=choice.source, rtf=(time.perf_counter() - t_start) / duration_s,
             model_seconds=timing.model_seconds, phase_seconds=timing.phase_seconds, peak=stats.peak,
             subtype=subtype, channels=info.channels, in_path=str(src), out_path=str(dst), copied=copied,

@@ -146,7 +146,7 @@ def test_clipping_is_reported(loud_model_path, write_wav, tmp_path):
 
 def test_options_are_checked(model_path, write_wav, tmp_path):
     src = write_wav("a.wav", lowres(0.2, 16000), 16000)
-    assert_one_line_error(run(src, "--model", model_path, "--sr-out", 44100), "--sr-out 44100", "48000")
+    assert_one_line_error(run(src, "--model", model_path, "--sr-out", 88200), "--sr-out", "88200", "48000")
     assert_one_line_error(run(src, "--model", model_path, "--cutoff-hz", "lots"), "--cutoff-hz")
     assert_one_line_error(run(src, "--model", model_path, "--phase", "magic"), "--phase")
     assert_one_line_error(run(tmp_path / "nope.wav", "--model", model_path), "nope.wav")
@@ -321,3 +321,78 @@ def test_list_input_and_the_results_log(model_path, write_wav, tmp_path):
     assert ok["status"] == "upsampled" and ok["sr_in"] == 16000 and ok["seconds"] == pytest.approx(0.2)
     assert ok["cutoff_hz"] > 6000 and ok["rtf"] > 0 and isinstance(ok["warnings"], list)
     assert_one_line_error(run("--list", tmp_path / "nope.txt", "--model", model_path), "nope.txt", "list")
+
+
+@pytest.mark.parametrize("ext, subtype", [(".flac", "PCM_16"), (".ogg", "VORBIS"), (".opus", "OPUS"),
+                                          (".mp3", "MPEG_LAYER_III"), (".aiff", "PCM_16")])
+def test_output_formats_read_back_at_the_right_rate_and_length(model_path, write_wav, tmp_path, ext, subtype):
+    if not sf.check_format(sf.info(str(write_wav("probe.wav", np.zeros(8), 8000))).format, "PCM_16"):
+        pytest.skip("libsndfile cannot write WAV")
+    from specsr.audio import LOSSY_FORMATS
+
+    fmt = LOSSY_FORMATS.get(ext, ("", ""))[0]
+    if fmt and not sf.check_format(fmt, subtype):
+        pytest.skip(f"this machine's libsndfile {sf.__libsndfile_version__} cannot write {subtype}")
+    src = write_wav("a.wav", lowres(0.5, 16000), 16000)
+    out = tmp_path / f"a{ext}"
+    level = ("--compression-level", 0.3) if ext != ".aiff" else ()
+    result = run(src, "-o", out, "--model", model_path, "--n-iter", 1, "-q", *level)
+    assert result.exit_code == 0, result.output + result.stderr
+    info = sf.info(str(out))
+    assert info.samplerate == 48000 and info.subtype == subtype
+    assert abs(info.frames - 24000) <= (0 if fmt == "" else 2000)  # lossy codecs pad to their frames
+    if fmt == "":
+        assert info.frames == 24000
+
+
+def test_format_option_names_every_output(model_path, write_wav, tmp_path):
+    write_wav("in/a.wav", lowres(0.2, 16000), 16000)
+    write_wav("in/b.flac", lowres(0.2, 8000), 8000)
+    result = run(tmp_path / "in", "-o", tmp_path / "out", "--format", "flac", "--subtype", "pcm_24",
+                 "--model", model_path, "--n-iter", 1, "-q")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.flac")) == ["a.flac", "b.flac"]
+    assert sf.info(str(tmp_path / "out" / "a.flac")).subtype == "PCM_24"
+
+
+def test_sr_out_below_the_models_rate(model_path, write_wav, tmp_path):
+    x = lowres(0.7, 16000)
+    src = write_wav("a.wav", x, 16000)
+    for sr_out, n in ((44100, round(x.shape[-1] * 44100 / 16000)), (22050, round(x.shape[-1] * 22050 / 16000))):
+        out = tmp_path / f"a_{sr_out}.wav"
+        result = run(src, "-o", out, "--sr-out", sr_out, "--model", model_path, "--n-iter", 1, "-q", "--float")
+        assert result.exit_code == 0, result.output + result.stderr
+        y, sr = sf.read(str(out), dtype="float32")
+        assert sr == sr_out and len(y) == n  # round(T · sr_out / sr_in), exactly
+    # the 48 kHz result's band is kept up to the new Nyquist: level in 18-21 kHz as at 48 kHz
+    full = tmp_path / "a_48.wav"
+    assert run(src, "-o", full, "--model", model_path, "--n-iter", 1, "-q", "--float").exit_code == 0
+    y48, _ = sf.read(str(full), dtype="float32")
+    y44, _ = sf.read(str(tmp_path / "a_44100.wav"), dtype="float32")
+
+    def band_db(y, sr, lo, hi):
+        spec = np.abs(np.fft.rfft(y)) ** 2 / len(y)
+        f = np.fft.rfftfreq(len(y), 1 / sr)
+        return 10 * np.log10(spec[(f >= lo) & (f < hi)].mean())
+
+    for lo, hi in ((9000, 12000), (18000, 20500)):  # soxr VHQ: flat to ~0.95 of the new Nyquist
+        assert abs(band_db(y44, 44100, lo, hi) - band_db(y48, 48000, lo, hi)) < 0.5, (lo, hi)
+    assert run(src, "--sr-out", 44100, "--model", model_path, "-q").exit_code == 0
+    assert (tmp_path / "a_44.1k.wav").exists()  # the default name says the rate
+
+
+def test_formats_and_rates_are_refused_before_any_work(model_path, write_wav, tmp_path):
+    src = write_wav("a.wav", lowres(0.2, 16000), 16000)
+    assert_one_line_error(run(src, "-o", tmp_path / "a.xyz", "--model", model_path), "a.xyz", ".flac")
+    assert_one_line_error(run(src, "-o", tmp_path / "o.opus", "--sr-out", 44100, "--model", model_path),
+                          "o.opus", "Opus takes")
+    assert_one_line_error(run(src, "-o", tmp_path / "o.wav", "--sr-out", 96000, "--model", model_path),
+                          "--sr-out", "48000")
+    assert_one_line_error(run(src, "--format", "m4a", "--model", model_path), "--format m4a")
+    assert_one_line_error(run(src, "-o", tmp_path / "o.flac", "--subtype", "FLOAT", "--model", model_path),
+                          "FLOAT", "FLAC")
+    assert_one_line_error(run(src, "-o", tmp_path / "o.wav", "--compression-level", 2, "--model", model_path),
+                          "--compression-level")
+    assert_one_line_error(run(src, "-o", tmp_path / "o.wav", "--compression-level", 0.5, "--model", model_path),
+                          "o.wav", "compression level applies to FLAC")
+    assert not list(tmp_path.glob("o.*")) and not (tmp_path / "a.xyz").exists()
