@@ -24,6 +24,7 @@ def evaluate_cmd(
     model: opt.Model = None,
     phase: opt.Phase = None,
     n_iter: opt.NIter = None,
+    quality: opt.Quality = None,
     device: opt.Device = "auto",
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="With --compare: model-free baselines."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write per-file (or per-clip) metrics as CSV."),
@@ -46,7 +47,7 @@ def evaluate_cmd(
         if model is not None:
             from specsr.pipeline import load_model
 
-            settings = opt.inference_settings(phase=phase, n_iter=n_iter)
+            settings = opt.inference_settings(phase=phase, n_iter=n_iter, quality=quality)
             upsampler = load_model(model, device=device, settings=settings)
             extra = {"specsr": ev.model_system(upsampler)}
         result = ev.compare(compare_dir, sets=sets.split(",") if sets else None, baselines=baselines,

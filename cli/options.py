@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from specsr.config import INFERENCE_DEFAULTS, PHASE_METHODS, PRECISIONS, InferenceConfig
+from specsr.config import INFERENCE_DEFAULTS, PHASE_METHODS, PRECISIONS, QUALITY_PRESETS, InferenceConfig
 from specsr.errors import SpecsrError
 
 _D = INFERENCE_DEFAULTS
@@ -32,6 +32,10 @@ Precision = Annotated[str | None, typer.Option(
 ChunkSeconds = Annotated[float | None, typer.Option(
     "--chunk-seconds", metavar="S", help=f"Audio per chunk: bounds memory, never changes the output "
                                          f"(default {_D.chunk_seconds:g}).", show_default=False)]
+Quality = Annotated[str | None, typer.Option(
+    "--quality", metavar="|".join(QUALITY_PRESETS),
+    help="Preset: fast (low-res phase), default, best (128 fgla iterations); --phase/--n-iter override it.",
+    show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary lines.")]
 
 
@@ -41,8 +45,15 @@ _FLAGS = {"phase": "--phase", "n_iter (phase iterations)": "--n-iter", "chunk_se
 
 
 def inference_settings(*, phase: str | None = None, n_iter: int | None = None, chunk_seconds: float | None = None,
-                       precision: str | None = None) -> InferenceConfig:
-    """The defaults with the options given, checked before any model loads; errors name the flag."""
+                       precision: str | None = None, quality: str | None = None) -> InferenceConfig:
+    """The defaults (or a ``--quality`` preset) with the options given, checked before any model loads; errors
+    name the flag."""
+    if quality is not None:
+        if quality not in QUALITY_PRESETS:
+            raise SpecsrError(f"--quality must be one of {', '.join(QUALITY_PRESETS)}, got {quality!r}")
+        preset = QUALITY_PRESETS[quality]
+        phase = preset.get("phase") if phase is None else phase
+        n_iter = preset.get("n_iter") if n_iter is None else n_iter
     try:
         return INFERENCE_DEFAULTS.with_overrides(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds,
                                                  precision=precision)

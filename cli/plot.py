@@ -19,13 +19,14 @@ def plot_cmd(
     freq_scale: str = typer.Option("linear", "--freq-scale", help="Frequency axis: linear|log."),
     sr_in: int | None = typer.Option(None, "--sr-in", help="With --reference: LSD-HF starts at sr_in/2 "
                                      "(default: the input file's rate)."),
+    channels: bool = typer.Option(False, "--channels", help="One row per channel instead of the channel mean."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing figure."),
 ) -> None:
     """Spectrograms on one dB scale, frequency in kHz, the detected cutoff dashed."""
     from specsr.plotting import plot_files
 
     summary = plot_files(input_path, upsampled, reference_path=reference, out_path=output, freq_scale=freq_scale,
-                         sr_in=sr_in, force=force)
+                         sr_in=sr_in, force=force, channels=channels)
     line = f"wrote {summary.out_path}"
     for role, s in summary.scores.items():
         line += f"; {role}: LSD {s['lsd']:.3f}, LSD-HF {s['lsd_hf']:.3f}"

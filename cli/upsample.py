@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import soundfile as sf
 import typer
@@ -18,6 +19,7 @@ from specsr.cli.app import command, first_line, warn
 from specsr.errors import SpecsrError
 
 if TYPE_CHECKING:  # the pipeline (torch) loads only when the command runs
+    from specsr.config import InferenceConfig
     from specsr.pipeline import Upsampler, UpsampleReport
 
 LONG_INPUT_SECONDS = 60.0  # inputs longer than this get their own progress bar over seconds
@@ -51,14 +53,14 @@ def plan_jobs(inputs: list[Path], output: Path | None, sr_out: int,
     the folder ``DIR``, ``x.wav`` → ``OUTPUT/x.wav`` for a file given directly. Without ``output``
     every result lands beside its input as ``<stem>_48k.wav``.
     """
-    from specsr.audio import AUDIO_EXTENSIONS, find_audio_files
+    from specsr.audio import AUDIO_EXTENSIONS, FFMPEG_EXTENSIONS, find_audio_files
 
     pairs: list[tuple[Path, Path]] = []  # (file, path relative to what the user named)
     for item in inputs:
         if not item.exists():
             raise SpecsrError(f"{item}: no such file or folder")
         if item.is_dir():
-            found = _without_own_outputs(find_audio_files(item), output, sr_out)
+            found = _without_own_outputs(find_audio_files(item, AUDIO_EXTENSIONS + FFMPEG_EXTENSIONS), output, sr_out)
             if not found:
                 warn(f"{item}: no audio files in this folder")
             pairs += [(f, f.relative_to(item)) for f in found]
@@ -143,6 +145,7 @@ def upsample_cmd(
                                   "or Hz."),
     phase: opt.Phase = None,
     n_iter: opt.NIter = None,
+    quality: opt.Quality = None,
     device: opt.Device = "auto",
     precision: opt.Precision = None,
     chunk_seconds: opt.ChunkSeconds = None,
@@ -157,13 +160,15 @@ def upsample_cmd(
                                        "after a crash does only what is missing)."),
     shard: str | None = typer.Option(None, "--shard", help="K/N: do shard K (0..N-1) of N of the sorted inputs. "
                                      "Default: from RANK/WORLD_SIZE, a SLURM array or SPECSR_SHARD."),
+    workers: int = typer.Option(1, "--workers", help="Processes on this machine, the CPU threads split between "
+                                "them (each loads the model)."),
     results: Path | None = typer.Option(None, "--results", help="Results log (JSON lines). Default: "
                                         "OUTPUT/specsr-results.jsonl when -o is a folder."),
     quiet: opt.Quiet = False,
     list_models: bool = typer.Option(False, "--list-models", help="List the bundled models and exit."),
 ) -> None:
     """Upsample audio to the model's rate (48 kHz): the input's band is kept, the band above predicted."""
-    from specsr.pipeline import NothingToAddError, UpsampleWarning, load_model
+    from specsr.pipeline import load_model
     from specsr.pretrained import list_bundled_models
 
     if list_models:
@@ -173,103 +178,226 @@ def upsample_cmd(
         for m in bundled:
             typer.echo(f"{m.name}\t{m.description}" if m.description else m.name)
         return
-    if not inputs and list_file is None:
-        raise SpecsrError("give at least one INPUT file or folder, or --list FILE (or --list-models)")
-    if force and skip_existing:
-        raise SpecsrError("--force overwrites outputs and --skip-existing leaves them alone: give one")
-    from specsr.batch import RESULTS_NAME, ResultsLog, parse_shard, shard_from_env, take_shard
-    from specsr.utils import read_path_list
+    pipe_in = bool(inputs) and any(str(p) == "-" for p in inputs or [])
+    pipe_out = output is not None and str(output) == "-"
 
-    shard_kn = parse_shard(shard) if shard is not None else shard_from_env()
-    listed = read_path_list(list_file) if list_file is not None else None
-    cutoff = parse_cutoff(cutoff_hz)
-    settings = opt.inference_settings(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds, precision=precision)
-    ext = _format_extension(out_format)
-    if subtype is not None:
-        subtype = subtype.upper()
-        if subtype not in sf.available_subtypes():
-            raise SpecsrError(f"--subtype {subtype}: unknown; e.g. PCM_16, PCM_24, PCM_32, FLOAT")
-    if compression_level is not None and not 0.0 <= compression_level <= 1.0:
-        raise SpecsrError(f"--compression-level {compression_level:g}: must be in [0, 1]")
-    upsampler = load_model(model, device=device, settings=settings)
-    try:
-        rate = upsampler.check_sr_out(sr_out)
-    except SpecsrError as exc:
-        raise SpecsrError(f"--sr-out: {exc}") from None
-    all_jobs = plan_jobs(list(inputs or []), output, rate, listed, ext)
-    first_of = {j.dst.suffix.lower(): j.dst for j in reversed(all_jobs)}  # a format we cannot write: before any work
-    for suffix, dst in first_of.items():
-        check_writable(dst, subtype or ("FLOAT" if float_output else output_subtype(None, suffix)), rate,
-                       compression_level)
-    jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
-    if shard_kn and not quiet:
-        typer.echo(f"shard {shard_kn[0]}/{shard_kn[1]}: {len(jobs)} of {len(all_jobs)} files", err=True)
-    folder_mode = output is not None and not (len(all_jobs) == 1 and all_jobs[0].dst == output)
-    log_path = results if results is not None else (output / RESULTS_NAME if folder_mode and output else None)
-    log = ResultsLog(log_path) if log_path is not None else None
+    def run_all(inputs: list[Path] | None, output: Path | None, to_stdout: bool) -> None:
+        if not inputs and list_file is None:
+            raise SpecsrError("give at least one INPUT file or folder, or --list FILE (or --list-models)")
+        if workers < 1:
+            raise SpecsrError(f"--workers must be at least 1, got {workers}")
+        if force and skip_existing:
+            raise SpecsrError("--force overwrites outputs and --skip-existing leaves them alone: give one")
+        from specsr.batch import RESULTS_NAME, ResultsLog, parse_shard, shard_from_env, take_shard
+        from specsr.utils import read_path_list
 
-    def record(job: Job, status: str, report: UpsampleReport | None = None, error: str = "") -> None:
-        if log is None:
-            return
-        row: dict = {"input": str(job.src), "output": str(job.dst), "status": status}
-        if report is not None:
-            row.update(sr_in=report.sr_in, cutoff_hz=round(report.cutoff_hz, 1), cutoff_source=report.cutoff_source,
-                       seconds=round(report.duration_s, 3), rtf=round(report.rtf, 4), warnings=report.messages)
-        if error:
-            row["error"] = error
-        log.append(row)
-
-    failed = skipped = written = 0
-    files_bar = tqdm(jobs, unit="file", disable=quiet or len(jobs) < 2, leave=False, dynamic_ncols=True)
-    for job in files_bar:
-        files_bar.set_postfix_str(job.src.name, refresh=False)
-        if skip_existing and job.dst.exists():
-            skipped += 1
-            record(job, "exists")
-            continue
+        shard_kn = parse_shard(shard) if shard is not None else shard_from_env()
+        listed = read_path_list(list_file) if list_file is not None else None
+        cutoff = parse_cutoff(cutoff_hz)
+        settings = opt.inference_settings(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds, precision=precision,
+                                          quality=quality)
+        ext = _format_extension(out_format)
+        sample_format = subtype.upper() if subtype is not None else None
+        if sample_format is not None and sample_format not in sf.available_subtypes():
+            raise SpecsrError(f"--subtype {sample_format}: unknown; e.g. PCM_16, PCM_24, PCM_32, FLOAT")
+        if compression_level is not None and not 0.0 <= compression_level <= 1.0:
+            raise SpecsrError(f"--compression-level {compression_level:g}: must be in [0, 1]")
+        upsampler = load_model(model, device=device, settings=settings)
         try:
-            report = _run_one(upsampler, job, cutoff=cutoff, float_output=float_output,
-                              copy_full_band=copy_full_band, force=force, quiet=quiet, warning_type=UpsampleWarning,
-                              sr_out=rate, subtype=subtype, compression_level=compression_level)
-        except NothingToAddError as exc:
-            skipped += 1
-            record(job, "skipped", error=first_line(exc))
-            _say(f"specsr: skipped: {first_line(exc)} (--copy-full-band resamples it anyway)", files_bar, err=True)
-            continue
-        except (SpecsrError, OSError) as exc:
-            record(job, "failed", error=first_line(exc))
-            if len(jobs) == 1:
-                raise
-            failed += 1
-            _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
-            continue
-        written += 1
-        record(job, "upsampled", report)
-        for message in report.messages:
-            _say(f"specsr: warning: {job.src.name}: {message}", files_bar, err=True)
-        if report.limited_seconds:
-            _say(f"specsr: warning: {job.dst}: the new band was turned down in {report.limited_seconds:.2f} s of "
-                 f"audio (at most {report.limit_db:.1f} dB) to stay below full scale; the input's band is "
-                 "untouched (--float keeps everything)", files_bar, err=True)
-        if report.clipped_samples:
-            _say(f"specsr: warning: {job.dst}: {report.clipped_samples} samples where the input itself passes full "
-                 "scale were clipped (--float keeps them)", files_bar, err=True)
-        if not quiet:
-            _say(f"{job.src} -> {job.dst}: {report.summary()}", files_bar)
-        if plot:
-            from specsr.plotting import plot_files
+            rate = upsampler.check_sr_out(sr_out)
+        except SpecsrError as exc:
+            raise SpecsrError(f"--sr-out: {exc}") from None
+        all_jobs = plan_jobs(list(inputs or []), output, rate, listed, ext)
+        # a format we cannot write: refused before any work
+        first_of = {j.dst.suffix.lower(): j.dst for j in reversed(all_jobs)}
+        for suffix, dst in first_of.items():
+            check_writable(dst, sample_format or ("FLOAT" if float_output else output_subtype(None, suffix)), rate,
+                           compression_level)
+        jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
+        if shard_kn and not quiet:
+            typer.echo(f"shard {shard_kn[0]}/{shard_kn[1]}: {len(jobs)} of {len(all_jobs)} files", err=True)
+        folder_mode = output is not None and not (len(all_jobs) == 1 and all_jobs[0].dst == output)
+        log_path = results if results is not None else (output / RESULTS_NAME if folder_mode and output else None)
+        log = ResultsLog(log_path) if log_path is not None else None
 
-            png = job.dst.with_suffix(".png")
-            try:
-                plot_files(job.src, job.dst, out_path=png, force=force)
-            except SpecsrError as exc:
+        def record(job: Job, status: str, report: UpsampleReport | None = None, error: str = "") -> None:
+            if log is None:
+                return
+            row: dict = {"input": str(job.src), "output": str(job.dst), "status": status}
+            if report is not None:
+                row.update(sr_in=report.sr_in, cutoff_hz=round(report.cutoff_hz, 1), cutoff_source=report.cutoff_source,
+                           seconds=round(report.duration_s, 3), rtf=round(report.rtf, 4), warnings=report.messages)
+            if error:
+                row["error"] = error
+            log.append(row)
+
+        # a pipe always carries audio: a full-band input passes through resampled (as --copy-full-band)
+        opts = RunOptions(cutoff, float_output, copy_full_band or to_stdout, force, rate, sample_format,
+                          compression_level)
+        todo = [j for j in jobs if not (skip_existing and j.dst.exists())]
+        failed = written = 0
+        skipped = len(jobs) - len(todo)
+        for job in jobs:
+            if skip_existing and job.dst.exists():
+                record(job, "exists")
+        files_bar = tqdm(total=len(todo), unit="file", disable=quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
+        if workers > 1 and len(todo) > 1:
+            outcomes = _in_workers(todo, opts, workers, model=model, device=device, settings=settings)
+        else:
+            outcomes = ((job, process(upsampler, job, opts, quiet=quiet)) for job in todo)
+        for job, outcome in outcomes:
+            files_bar.update(1)
+            files_bar.set_postfix_str(job.src.name, refresh=False)
+            record(job, outcome.status, outcome.report, outcome.error)
+            if outcome.status == "skipped":
+                skipped += 1
+                _say(f"specsr: skipped: {outcome.error} (--copy-full-band resamples it anyway)", files_bar, err=True)
+                continue
+            if outcome.status == "failed":
+                if len(jobs) == 1:
+                    raise SpecsrError(outcome.error)
                 failed += 1
-                _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
-    files_bar.close()
-    if (len(jobs) > 1 and not quiet) or skipped or failed:
-        typer.echo(f"{written} upsampled, {skipped} skipped, {failed} failed", err=failed > 0)
-    if failed:  # skipping is not failing
-        raise typer.Exit(1)
+                _say(f"specsr: error: {outcome.error}", files_bar, err=True)
+                continue
+            report = cast("UpsampleReport", outcome.report)  # an upsampled outcome carries its report
+            written += 1
+            for message in report.messages:
+                _say(f"specsr: warning: {job.src.name}: {message}", files_bar, err=True)
+            if report.limited_seconds:
+                _say(f"specsr: warning: {job.dst}: the new band was turned down in {report.limited_seconds:.2f} s of "
+                     f"audio (at most {report.limit_db:.1f} dB) to stay below full scale; the input's band is "
+                     "untouched (--float keeps everything)", files_bar, err=True)
+            if report.clipped_samples:
+                _say(f"specsr: warning: {job.dst}: {report.clipped_samples} samples where the input itself passes full "
+                     "scale were clipped (--float keeps them)", files_bar, err=True)
+            if not quiet:
+                dst_name = "stdout" if to_stdout else job.dst
+                _say(f"{job.src if not pipe_in else 'stdin'} -> {dst_name}: {report.summary()}", files_bar,
+                     err=to_stdout)
+            if plot:
+                from specsr.plotting import plot_files
+
+                png = job.dst.with_suffix(".png")
+                try:
+                    plot_files(job.src, job.dst, out_path=png, force=force)
+                except SpecsrError as exc:
+                    failed += 1
+                    _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
+        files_bar.close()
+        if (len(jobs) > 1 and not quiet) or skipped or failed:
+            typer.echo(f"{written} upsampled, {skipped} skipped, {failed} failed", err=failed > 0 or to_stdout)
+        if failed:  # skipping is not failing
+            raise typer.Exit(1)
+
+    if not (pipe_in or pipe_out):
+        run_all(inputs, output, False)
+        return
+    _through_pipes(run_all, inputs or [], output, pipe_in=pipe_in, pipe_out=pipe_out, list_file=list_file,
+                   ext=_format_extension(out_format))
+
+
+def _through_pipes(run_all: Callable[[list[Path], Path | None, bool], None], inputs: list[Path],
+                   output: Path | None, *, pipe_in: bool, pipe_out: bool, list_file: Path | None,
+                   ext: str | None) -> None:
+    """``-`` as INPUT (an audio stream on stdin, WAV or anything libsndfile reads) and/or as ``-o`` (the output,
+    WAV unless --format, on stdout): staged in a temporary folder, so specsr sits in a pipe."""
+    import shutil
+    import tempfile
+
+    if pipe_in and (len(inputs) > 1 or list_file is not None):
+        raise SpecsrError("- (stdin) must be the only input")
+    if pipe_out and (len(inputs) > 1 or list_file is not None or (inputs and not pipe_in and inputs[0].is_dir())):
+        raise SpecsrError("-o - (stdout) takes one input file, not several or a folder")
+    tmp = Path(tempfile.mkdtemp(prefix=".specsr-pipe."))
+    try:
+        if pipe_in:
+            data = typer.get_binary_stream("stdin").read()
+            if not data:
+                raise SpecsrError("- : nothing on stdin; pipe an audio stream in (e.g. ffmpeg -i x.m4a -f wav - | "
+                                  "specsr upsample - -o out.wav)")
+            staged = tmp / "stdin.wav"
+            staged.write_bytes(data)
+            inputs = [staged]
+        out = tmp / ("stdout" + (ext or ".wav")) if pipe_out else output
+        run_all(inputs, out, pipe_out)
+        if pipe_out and out is not None and out.exists():
+            sink = typer.get_binary_stream("stdout")
+            with open(out, "rb") as fh:
+                shutil.copyfileobj(fh, sink)
+            sink.flush()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every file of a run is upsampled with (picklable: it travels to worker processes)."""
+
+    cutoff_hz: float | None
+    float_output: bool
+    copy_full_band: bool
+    force: bool
+    sr_out: int
+    subtype: str | None
+    compression_level: float | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One file's result: ``status`` upsampled | skipped | failed; ``error``: the one-line reason."""
+
+    status: str
+    report: UpsampleReport | None = None
+    error: str = ""
+
+
+def process(upsampler: Upsampler, job: Job, opts: RunOptions, *, quiet: bool) -> Outcome:
+    """Upsample one file; a user's error (or nothing to add) is an outcome, a bug propagates."""
+    from specsr.pipeline import NothingToAddError, UpsampleWarning
+
+    try:
+        return Outcome("upsampled", _run_one(upsampler, job, opts, quiet=quiet, warning_type=UpsampleWarning))
+    except NothingToAddError as exc:
+        return Outcome("skipped", error=first_line(exc))
+    except (SpecsrError, OSError) as exc:
+        return Outcome("failed", error=first_line(exc))
+
+
+_WORKER: dict[str, Upsampler] = {}  # the model of a worker process
+
+
+def _init_worker(model: str | None, device: str, settings: InferenceConfig, threads: int) -> None:
+    import torch
+
+    from specsr.pipeline import load_model
+
+    torch.set_num_threads(threads)
+    _WORKER["upsampler"] = load_model(model, device=device, settings=settings)
+
+
+def _work(job: Job, opts: RunOptions) -> Outcome:
+    return process(_WORKER["upsampler"], job, opts, quiet=True)
+
+
+def _in_workers(jobs: list[Job], opts: RunOptions, workers: int, *, model: str | None, device: str,
+                settings: InferenceConfig) -> Iterator[tuple[Job, Outcome]]:
+    """``(job, outcome)`` as ``workers`` processes finish them; the machine's threads split between them."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")  # never fork a process whose torch has started its threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(model, device, settings, threads)) as pool:
+        futures = {pool.submit(_work, job, opts): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _format_extension(name: str | None) -> str | None:
@@ -282,14 +410,25 @@ def _format_extension(name: str | None) -> str | None:
     return ext
 
 
-def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, float_output: bool, copy_full_band: bool,
-             force: bool, quiet: bool, warning_type: type[Warning], sr_out: int, subtype: str | None,
-             compression_level: float | None) -> UpsampleReport:
+def _run_one(upsampler: Upsampler, job: Job, opts: RunOptions, *, quiet: bool,
+             warning_type: type[Warning]) -> UpsampleReport:
+    from specsr.audio import decoded_by_ffmpeg, needs_ffmpeg
+
+    if job.dst.exists() and not opts.force:
+        raise SpecsrError(f"{job.dst}: exists already (use --force to overwrite)")
+    if not needs_ffmpeg(job.src):
+        return _run_file(upsampler, job, job.src, opts, quiet=quiet, warning_type=warning_type)
+    with decoded_by_ffmpeg(job.src) as decoded:  # M4A, AAC, …: ffmpeg's PCM, then as any file
+        report = _run_file(upsampler, job, decoded, opts, quiet=quiet, warning_type=warning_type)
+    report.in_path = str(job.src)
+    return report
+
+
+def _run_file(upsampler: Upsampler, job: Job, src: Path, opts: RunOptions, *, quiet: bool,
+              warning_type: type[Warning]) -> UpsampleReport:
     from specsr.audio import audio_info
 
-    info = audio_info(job.src)
-    if job.dst.exists() and not force:
-        raise SpecsrError(f"{job.dst}: exists already (use --force to overwrite)")
+    info = audio_info(src)
     if job.make_folder:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
     bar = None
@@ -304,10 +443,10 @@ def _run_one(upsampler: Upsampler, job: Job, *, cutoff: float | None, float_outp
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", warning_type)  # the report carries them; printed by the caller
-            return upsampler.upsample_file(job.src, job.dst, force=force, cutoff_hz=cutoff,
-                                           copy_full_band=copy_full_band, float_output=float_output,
-                                           progress=progress, sr_out=sr_out, subtype=subtype,
-                                           compression_level=compression_level)
+            return upsampler.upsample_file(src, job.dst, force=opts.force, cutoff_hz=opts.cutoff_hz,
+                                           copy_full_band=opts.copy_full_band, float_output=opts.float_output,
+                                           progress=progress, sr_out=opts.sr_out, subtype=opts.subtype,
+                                           compression_level=opts.compression_level)
     finally:
         if bar is not None:
             bar.close()

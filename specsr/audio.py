@@ -8,6 +8,7 @@ half-written file behind. Long files are read and written as streams of blocks `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Iterable, Iterator
@@ -313,13 +314,53 @@ def _fix_length(x: np.ndarray, n: int) -> np.ndarray:
     return x
 
 
-def find_audio_files(root: str | os.PathLike) -> list[Path]:
+def find_audio_files(root: str | os.PathLike, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
     """All audio files below ``root`` (recursive, sorted), by extension."""
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions
                   and not p.name.startswith("."))
+
+
+# ---------------------------------------------------------------------------------------- ffmpeg
+
+# Containers libsndfile does not read: decoded through ffmpeg when it is installed.
+FFMPEG_EXTENSIONS = (".m4a", ".m4b", ".aac", ".mp4", ".mov", ".wma", ".webm", ".mka", ".mkv", ".amr", ".3gp",
+                     ".ac3", ".ape", ".wv")
+
+
+def needs_ffmpeg(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in FFMPEG_EXTENSIONS
+
+
+@contextlib.contextmanager
+def decoded_by_ffmpeg(path: str | os.PathLike, workdir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """``path`` decoded by ffmpeg to a temporary 32-bit float W64 file (its own rate and channels), removed
+    afterwards. A clear error when ffmpeg is not installed or cannot decode the file."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    src = Path(path)
+    if not src.is_file():
+        raise SpecsrError(f"{src}: no such file")
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise SpecsrError(f"{src}: {src.suffix} files are read through ffmpeg, which is not installed "
+                          "(Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)")
+    folder = Path(tempfile.mkdtemp(prefix=".specsr-decode.", dir=workdir))
+    out = folder / (src.stem + ".w64")
+    try:
+        done = subprocess.run([exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(src), "-vn",
+                               "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "w64", str(out)],
+                              capture_output=True, text=True)
+        if done.returncode != 0 or not out.exists():
+            why = (done.stderr.strip().splitlines() or ["no audio stream"])[-1]
+            raise SpecsrError(f"{src}: ffmpeg could not decode it ({why[:200]})")
+        yield out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------- streams

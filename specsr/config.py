@@ -259,6 +259,13 @@ class InferenceConfig(_Config):
 
 INFERENCE_DEFAULTS = InferenceConfig()
 
+# --quality: named inference settings (explicit --phase / --n-iter override them); measured in the README
+QUALITY_PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"phase": "lowres"},  # the low-res phase copied upward: no iterations
+    "default": {},  # INFERENCE_DEFAULTS
+    "best": {"phase": "fgla", "n_iter": 128},
+}
+
 
 LR_FROM_SCRATCH = 2e-3  # [train] lr unset, a run from random weights
 LR_WARM_START = 2e-4  # [train] lr unset, a run from --warm-start (fine-tuning)

@@ -55,8 +55,10 @@ class PlotSummary:
     sr_in: int | None = None  # LSD-HF starts at sr_in / 2 (with a reference)
 
 
-def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_COLUMNS) -> Panel:
-    """Power spectrogram in dB (0 dB = a full-scale sine) of the channel mean of ``wav`` ``[C, T]`` or ``[T]``."""
+def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_COLUMNS,
+                   channel: int | None = None) -> Panel:
+    """Power spectrogram in dB (0 dB = a full-scale sine) of the channel mean of ``wav`` ``[C, T]`` or ``[T]``
+    (or of one ``channel``)."""
     import torch
 
     from specsr.config import STFTConfig
@@ -64,7 +66,10 @@ def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_
     from specsr.spectral import stft, window
 
     x = np.asarray(wav, dtype=np.float32)
-    mono = x.mean(axis=0) if x.ndim == 2 else x
+    if x.ndim == 2:
+        mono = x.mean(axis=0) if channel is None else x[channel]
+    else:
+        mono = x
     sample_rate = int(sample_rate)
     bin_hz = METRIC_STFT.sample_rate / METRIC_STFT.n_fft
     n_fft = max(64, 2 * int(round(sample_rate / bin_hz / 2)))  # the same bin width at every rate
@@ -80,8 +85,9 @@ def spectrogram_db(wav: np.ndarray, sample_rate: int, *, max_columns: int = MAX_
 
 def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale: str = "linear",
                 cutoff_hz: float | None = None, cutoff_label: str = "cutoff", suptitle: str = "",
-                force: bool = False) -> Path:
-    """Draw ``panels`` side by side on one colour scale and write a PNG atomically."""
+                force: bool = False, n_rows: int = 1) -> Path:
+    """Draw ``panels`` side by side (in ``n_rows`` rows, filled row by row) on one colour scale and write a
+    PNG atomically."""
     if freq_scale not in FREQ_SCALES:
         raise SpecsrError(f"--freq-scale must be linear or log, got {freq_scale!r}")
     out = _check_output(out_path, force)
@@ -92,10 +98,11 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     vmin, vmax = colour_limits(panels)
     top_hz = max(p.sample_rate / 2 for p in panels)
     cmap = colormaps["magma"]
-    fig = Figure(figsize=(4.6 * len(panels) + 1.0, 4.4), layout="constrained")
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
+    n_cols = len(panels) // n_rows
+    fig = Figure(figsize=(4.6 * n_cols + 1.0, 4.4 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, sharey=True, sharex=True, squeeze=False)
     mesh = None
-    for ax, panel in zip(axes[0], panels, strict=True):
+    for ax, panel in zip(axes.ravel(), panels, strict=True):
         ax.set_facecolor(cmap(0.0))  # above a file's own Nyquist: nothing, drawn as the floor
         t = panel.times_s
         t_edge = np.append(t, t[-1] + (t[1] - t[0] if len(t) > 1 else 0.01))
@@ -106,8 +113,9 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
         if cutoff_hz is not None:
             ax.axhline(cutoff_hz, color="#7fdbff", linestyle="--", linewidth=1.0, alpha=0.9)
         ax.set_title(panel.title, fontsize=9)
-        ax.set_xlabel("time (s)")
         ax.set_xlim(t_edge[0], t_edge[-1])
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
     ax0 = axes[0][0]
     if freq_scale == "log":
         ax0.set_yscale("log")
@@ -115,12 +123,13 @@ def plot_panels(panels: list[Panel], out_path: str | os.PathLike, *, freq_scale:
     else:
         ax0.set_ylim(0, top_hz)
     ax0.yaxis.set_major_formatter(FuncFormatter(lambda hz, _pos: f"{hz / 1000:g}"))
-    ax0.set_ylabel("frequency (kHz)")
+    for row in axes:
+        row[0].set_ylabel("frequency (kHz)")
     if cutoff_hz is not None:
         ax0.text(0.02, cutoff_hz, f" {cutoff_label}", color="#7fdbff", fontsize=8, va="bottom",
                  transform=ax0.get_yaxis_transform())
     if mesh is not None:  # always: there is at least one panel
-        cbar = fig.colorbar(mesh, ax=axes[0].tolist(), fraction=0.03, pad=0.01)
+        cbar = fig.colorbar(mesh, ax=axes.ravel().tolist(), fraction=0.03, pad=0.01)
         cbar.set_label("level (dB re full-scale sine)")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
@@ -201,8 +210,12 @@ def _check_output(out_path: str | os.PathLike, force: bool) -> Path:
 
 def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike | None = None, *,
                reference_path: str | os.PathLike | None = None, out_path: str | os.PathLike,
-               freq_scale: str = "linear", sr_in: int | None = None, force: bool = False) -> PlotSummary:
+               freq_scale: str = "linear", sr_in: int | None = None, force: bool = False,
+               channels: bool = False) -> PlotSummary:
     """Spectrograms of the input, the upsampled output and the reference (each optional but the input).
+
+    ``channels``: one row per channel (a file with fewer channels, e.g. a mono reference, repeats its
+    last one) instead of one row of channel means. Metrics are always on channel means.
 
     The dashed line is the input's detected cutoff. With a reference, LSD / LSD-HF / LSD-LF of the
     input (resampled) and of the output against it are in the titles, computed by
@@ -232,15 +245,22 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
             if role in loaded:
                 scores[role] = _score(ref, _metric_signal(*loaded[role]), sr_in)
 
+    n_rows = max(w.shape[0] for w, _sr in loaded.values()) if channels else 1
     panels = []
-    for role, path in files:
-        wav, sr = loaded[role]
-        panel = spectrogram_db(wav, sr)
-        title = f"{role}: {path.name}\n{sr / 1000:g} kHz, {wav.shape[0]} ch, {wav.shape[1] / sr:.2f} s"
-        if role in scores:
-            s = scores[role]
-            title += f"\nLSD {s['lsd']:.2f} · LSD-HF {s['lsd_hf']:.2f} · LSD-LF {s['lsd_lf']:.2f}"
-        panels.append(Panel(title, panel.level_db, panel.freqs_hz, panel.times_s, sr))
+    for row in range(n_rows):
+        for role, path in files:
+            wav, sr = loaded[role]
+            channel = min(row, wav.shape[0] - 1) if channels else None
+            panel = spectrogram_db(wav, sr, channel=channel)
+            title = f"{role}: {path.name}\n{sr / 1000:g} kHz, {wav.shape[0]} ch, {wav.shape[1] / sr:.2f} s"
+            if channel is not None:
+                title += f", channel {channel + 1}"
+            if role in scores and row == 0:
+                s = scores[role]
+                title += f"\nLSD {s['lsd']:.2f} · LSD-HF {s['lsd_hf']:.2f} · LSD-LF {s['lsd_lf']:.2f}"
+                if channels:
+                    title += " (channel mean)"
+            panels.append(Panel(title, panel.level_db, panel.freqs_hz, panel.times_s, sr))
     if est.silent:
         label, line = "silent input", None
     elif est.band_limited:
@@ -253,7 +273,7 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
         if est.band_limited:
             suptitle += f"; input's detected cutoff {cutoff_hz / 1000:.2f} kHz"
     plot_panels(panels, out, freq_scale=freq_scale, cutoff_hz=line, cutoff_label=label, suptitle=suptitle,
-                force=force)
+                force=force, n_rows=n_rows)
     return PlotSummary(out, float(cutoff_hz), bool(est.band_limited), scores, sr_in)
 
 

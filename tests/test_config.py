@@ -75,3 +75,18 @@ def test_convert_config_types():
     assert cfg.sr_in_range == (4000, 24000) and cfg.filters == ("soxr",) and cfg.noise_floor_db == (-90.0, -60.0)
     with pytest.raises(SpecsrError, match=r"\[convert\] sr_in_range: expected a list of 2 whole numbers"):
         ConvertConfig(sr_in_range=(1, 2, 3))
+
+
+def test_quality_presets_map_to_settings_and_flags_override_them():
+    from specsr.cli.options import inference_settings
+    from specsr.config import INFERENCE_DEFAULTS, QUALITY_PRESETS
+
+    assert inference_settings(quality="default") == INFERENCE_DEFAULTS
+    assert inference_settings(quality="fast").phase == "lowres"
+    best = inference_settings(quality="best")
+    assert best.phase == "fgla" and best.n_iter > INFERENCE_DEFAULTS.n_iter
+    assert inference_settings(quality="best", n_iter=4).n_iter == 4  # an explicit flag wins
+    assert inference_settings(quality="fast", phase="fgla").phase == "fgla"
+    assert set(QUALITY_PRESETS) == {"fast", "default", "best"}
+    with pytest.raises(SpecsrError, match="--quality must be one of fast, default, best, got 'ultra'"):
+        inference_settings(quality="ultra")

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile as sf
 from conftest import brickwall, noise
 from typer.testing import CliRunner
 
@@ -98,3 +99,23 @@ def test_long_file_hop_longer_than_the_window():
     panel = spectrogram_db(noise(80.0, sr, seed=1), sr)
     assert panel.level_db.shape == (172, 1601)
     assert panel.times_s[1] == pytest.approx(400 / sr)
+
+
+def test_channels_option_draws_a_row_per_channel(tmp_path):
+    from PIL import Image
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    stereo = np.stack([0.1 * rng.standard_normal(sr), np.zeros(sr)]).astype(np.float32)
+    src = tmp_path / "st.wav"
+    sf.write(src, stereo.T, sr)
+    one = plot_files(src, out_path=tmp_path / "mean.png")
+    two = plot_files(src, src, out_path=tmp_path / "rows.png", channels=True)
+    h_one = Image.open(one.out_path).size[1]
+    w_two, h_two = Image.open(two.out_path).size
+    assert h_two > 1.7 * h_one  # two rows
+    assert w_two > 1.7 * Image.open(one.out_path).size[0]  # two files side by side
+    from specsr.plotting import spectrogram_db
+
+    left, right = spectrogram_db(stereo, sr, channel=0), spectrogram_db(stereo, sr, channel=1)
+    assert left.level_db.mean() > right.level_db.mean() + 40  # each row is its own channel, not the mean

@@ -396,3 +396,105 @@ def test_formats_and_rates_are_refused_before_any_work(model_path, write_wav, tm
     assert_one_line_error(run(src, "-o", tmp_path / "o.wav", "--compression-level", 0.5, "--model", model_path),
                           "o.wav", "compression level applies to FLAC")
     assert not list(tmp_path.glob("o.*")) and not (tmp_path / "a.xyz").exists()
+
+
+def test_workers_write_what_one_process_writes(model_path, write_wav, tmp_path):
+    files = _corpus(write_wav, 3)
+    (tmp_path / "corpus" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    one = run(tmp_path / "corpus", "-o", tmp_path / "one", "--model", model_path, "--n-iter", 2, "-q")
+    two = run(tmp_path / "corpus", "-o", tmp_path / "two", "--model", model_path, "--n-iter", 2, "-q",
+              "--workers", 2)
+    assert one.exit_code == two.exit_code == 1  # the broken file fails alone, in a worker too
+    assert "3 upsampled, 0 skipped, 1 failed" in two.stderr and "broken.wav" in two.stderr
+    for f in files:
+        rel = f.relative_to(tmp_path / "corpus")
+        a, _ = sf.read(str(tmp_path / "one" / rel), dtype="int16")
+        b, _ = sf.read(str(tmp_path / "two" / rel), dtype="int16")
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 2  # thread counts differ
+    assert len(ResultsLog.read(tmp_path / "two" / RESULTS_NAME)) == 4
+    assert_one_line_error(run(files[0], "--workers", 0, "--model", model_path), "--workers")
+
+
+def test_stdin_to_stdout_round_trip(model_path, write_wav, tmp_path):
+    import io
+
+    x = lowres(0.4, 16000)
+    src = write_wav("a.wav", x, 16000)
+    result = CliRunner().invoke(app, ["upsample", "-", "-o", "-", "--model", str(model_path), "--n-iter", "1"],
+                                input=src.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    y, sr = sf.read(io.BytesIO(result.stdout_bytes), dtype="float32")
+    assert sr == 48000 and len(y) == round(x.shape[-1] * 3)  # the stream is audio, nothing else
+    assert "stdin -> stdout" in result.stderr  # the summary goes to stderr
+    # stdin to a file, and a file to stdout as FLAC
+    out = tmp_path / "from_stdin.wav"
+    r = CliRunner().invoke(app, ["upsample", "-", "-o", str(out), "--model", str(model_path), "--n-iter", "1", "-q"],
+                           input=src.read_bytes())
+    assert r.exit_code == 0 and sf.info(str(out)).frames == len(y)
+    r = CliRunner().invoke(app, ["upsample", str(src), "-o", "-", "--format", "flac", "--model", str(model_path),
+                                 "--n-iter", "1", "-q"])
+    assert r.exit_code == 0 and r.stdout_bytes[:4] == b"fLaC"
+    assert not list(tmp_path.glob(".specsr-*")) and not list(Path(".").glob(".specsr-pipe.*"))
+
+
+def test_pipes_bad_use_is_one_line(model_path, write_wav, tmp_path):
+    a = write_wav("a.wav", lowres(0.2, 16000), 16000)
+    b = write_wav("b.wav", lowres(0.2, 16000), 16000)
+    assert_one_line_error(run(a, b, "-o", "-", "--model", model_path), "-o -", "one input")
+    assert_one_line_error(run(tmp_path, "-o", "-", "--model", model_path), "-o -")
+    assert_one_line_error(run("-", a, "--model", model_path), "stdin", "only input")
+    empty = CliRunner().invoke(app, ["upsample", "-", "-o", str(tmp_path / "x.wav"), "--model", str(model_path)],
+                               input=b"")
+    assert_one_line_error(empty, "nothing on stdin")
+
+
+def _fake_ffmpeg(folder: Path) -> None:
+    """An ``ffmpeg`` on PATH that "decodes" by reading its input with soundfile (a WAV named .m4a) and writing
+    the float W64 it is asked for: the integration, without ffmpeg installed."""
+    script = folder / "ffmpeg"
+    script.write_text(f"""#!{sys.executable}
+import sys, soundfile as sf
+args = sys.argv[1:]
+src, dst = args[args.index("-i") + 1], args[-1]
+try:
+    data, sr = sf.read(src, dtype="float32", always_2d=True)
+except Exception:
+    print(src + ": Invalid data found when processing input", file=sys.stderr)
+    sys.exit(1)
+sf.write(dst, data, sr, format="W64", subtype="FLOAT")
+""")
+    script.chmod(0o755)
+
+
+def test_m4a_through_ffmpeg(model_path, write_wav, tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    _fake_ffmpeg(bindir)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "talk.m4a", lowres(0.3, 16000, channels=2).T, 16000, format="WAV")
+    (tmp_path / "in" / "bad.aac").write_bytes(b"\x00" * 100)
+    result = run(tmp_path / "in", "-o", tmp_path / "out", "--model", model_path, "--n-iter", 1, "-q")
+    assert result.exit_code == 1  # the undecodable one fails alone
+    info = sf.info(str(tmp_path / "out" / "talk.wav"))
+    assert info.samplerate == 48000 and info.channels == 2 and info.frames == 14400
+    assert "bad.aac: ffmpeg could not decode it (" in result.stderr
+    assert not list((tmp_path / "in").rglob("*.w64")) and not list(Path("/tmp").glob(".specsr-decode.*/talk.w64"))
+
+
+def test_m4a_without_ffmpeg_says_how_to_get_it(model_path, write_wav, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    src = tmp_path / "talk.m4a"
+    sf.write(src, lowres(0.3, 16000)[0], 16000, format="WAV")
+    assert_one_line_error(run(src, "--model", model_path), "talk.m4a", "ffmpeg, which is not installed",
+                          "apt-get install ffmpeg")
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_m4a_with_the_real_ffmpeg(model_path, write_wav, tmp_path):
+    wav = write_wav("talk.wav", lowres(0.5, 16000), 16000)
+    m4a = tmp_path / "talk.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
+    result = run(m4a, "-o", tmp_path / "out.wav", "--model", model_path, "--n-iter", 1, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert sf.info(str(tmp_path / "out.wav")).samplerate == 48000
