@@ -202,7 +202,8 @@ def upsample_cmd(
             raise SpecsrError(f"--subtype {sample_format}: unknown; e.g. PCM_16, PCM_24, PCM_32, FLOAT")
         if compression_level is not None and not 0.0 <= compression_level <= 1.0:
             raise SpecsrError(f"--compression-level {compression_level:g}: must be in [0, 1]")
-        upsampler = load_model(model, device=device, settings=settings)
+        device_here = _local_rank_device(device)
+        upsampler = load_model(model, device=device_here, settings=settings)
         try:
             rate = upsampler.check_sr_out(sr_out)
         except SpecsrError as exc:
@@ -242,7 +243,7 @@ def upsample_cmd(
                 record(job, "exists")
         files_bar = tqdm(total=len(todo), unit="file", disable=quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
         if workers > 1 and len(todo) > 1:
-            outcomes = _in_workers(todo, opts, workers, model=model, device=device, settings=settings)
+            outcomes = _in_workers(todo, opts, workers, model=model, device=device_here, settings=settings)
         else:
             outcomes = ((job, process(upsampler, job, opts, quiet=quiet)) for job in todo)
         for job, outcome in outcomes:
@@ -398,6 +399,21 @@ def _in_workers(jobs: list[Job], opts: RunOptions, workers: int, *, model: str |
             for future in futures:
                 future.cancel()
             raise
+
+
+def _local_rank_device(device: str) -> str:
+    """Under torchrun (``LOCAL_RANK`` set), ``auto`` / ``cuda`` means this process's own GPU when there are
+    several, so the processes of one machine do not all share the first."""
+    import os
+
+    local = os.environ.get("LOCAL_RANK")
+    if local is None or device not in ("auto", "cuda") or not local.isdigit():
+        return device
+    import torch
+
+    if not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return device
+    return f"cuda:{int(local) % torch.cuda.device_count()}"
 
 
 def _format_extension(name: str | None) -> str | None:

@@ -498,3 +498,20 @@ def test_m4a_with_the_real_ffmpeg(model_path, write_wav, tmp_path):
     result = run(m4a, "-o", tmp_path / "out.wav", "--model", model_path, "--n-iter", 1, "-q")
     assert result.exit_code == 0, result.stderr
     assert sf.info(str(tmp_path / "out.wav")).samplerate == 48000
+
+
+def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch):
+    import torch
+
+    from specsr.cli.upsample import _local_rank_device
+
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert _local_rank_device("auto") == "cuda:1" and _local_rank_device("cuda") == "cuda:1"
+    assert _local_rank_device("cpu") == "cpu" and _local_rank_device("cuda:0") == "cuda:0"  # a choice stays
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert _local_rank_device("auto") == "auto"
+    monkeypatch.delenv("LOCAL_RANK")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert _local_rank_device("auto") == "auto"
