@@ -515,3 +515,29 @@ def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch):
     monkeypatch.delenv("LOCAL_RANK")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert _local_rank_device("auto") == "auto"
+
+
+def test_disk_full_removes_the_file_logs_it_and_a_rerun_resumes(model_path, write_wav, tmp_path, monkeypatch):
+    import errno
+
+    files = _corpus(write_wav, 3)
+    real_write = sf.SoundFile.write
+    calls = {"n": 0}
+
+    def full_disk(self, data):
+        if "f1" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        calls["n"] += 1
+        return real_write(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", full_disk)
+    args = (tmp_path / "corpus", "-o", tmp_path / "out", "--model", model_path, "--n-iter", 1, "-q")
+    result = run(*args)
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    bad = tmp_path / "out" / files[1].relative_to(tmp_path / "corpus")
+    assert not bad.exists() and not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".")]
+    rows = {Path(r["input"]).name: r for r in ResultsLog.read(tmp_path / "out" / RESULTS_NAME)}
+    assert rows["f1.wav"]["status"] == "failed" and "No space left" in rows["f1.wav"]["error"]
+    monkeypatch.setattr(sf.SoundFile, "write", real_write)
+    again = run(*args, "--skip-existing")
+    assert again.exit_code == 0 and bad.exists() and "1 upsampled, 2 skipped, 0 failed" in again.stdout
