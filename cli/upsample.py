@@ -221,16 +221,9 @@ def upsample_cmd(
         log_path = results if results is not None else (output / RESULTS_NAME if folder_mode and output else None)
         log = ResultsLog(log_path) if log_path is not None else None
 
-        def record(job: Job, status: str, report: UpsampleReport | None = None, error: str = "") -> None:
-            if log is None:
-                return
-            row: dict = {"input": str(job.src), "output": str(job.dst), "status": status}
-            if report is not None:
-                row.update(sr_in=report.sr_in, cutoff_hz=round(report.cutoff_hz, 1), cutoff_source=report.cutoff_source,
-                           seconds=round(report.duration_s, 3), rtf=round(report.rtf, 4), warnings=report.messages)
-            if error:
-                row["error"] = error
-            log.append(row)
+        def record(job: Job, outcome: Outcome) -> None:
+            if log is not None:
+                log.append(outcome.log_row(job))
 
         # a pipe always carries audio: a full-band input passes through resampled (as --copy-full-band)
         opts = RunOptions(cutoff, float_output, copy_full_band or to_stdout, force, rate, sample_format,
@@ -240,7 +233,7 @@ def upsample_cmd(
         skipped = len(jobs) - len(todo)
         for job in jobs:
             if skip_existing and job.dst.exists():
-                record(job, "exists")
+                record(job, Outcome("exists"))
         files_bar = tqdm(total=len(todo), unit="file", disable=quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
         if workers > 1 and len(todo) > 1:
             outcomes = _in_workers(todo, opts, workers, model=model, device=device_here, settings=settings)
@@ -249,7 +242,7 @@ def upsample_cmd(
         for job, outcome in outcomes:
             files_bar.update(1)
             files_bar.set_postfix_str(job.src.name, refresh=False)
-            record(job, outcome.status, outcome.report, outcome.error)
+            record(job, outcome)
             if outcome.status == "skipped":
                 skipped += 1
                 _say(f"specsr: skipped: {outcome.error} (--copy-full-band resamples it anyway)", files_bar, err=True)
@@ -260,21 +253,9 @@ def upsample_cmd(
                 failed += 1
                 _say(f"specsr: error: {outcome.error}", files_bar, err=True)
                 continue
-            report = cast("UpsampleReport", outcome.report)  # an upsampled outcome carries its report
             written += 1
-            for message in report.messages:
-                _say(f"specsr: warning: {job.src.name}: {message}", files_bar, err=True)
-            if report.limited_seconds:
-                _say(f"specsr: warning: {job.dst}: the new band was turned down in {report.limited_seconds:.2f} s of "
-                     f"audio (at most {report.limit_db:.1f} dB) to stay below full scale; the input's band is "
-                     "untouched (--float keeps everything)", files_bar, err=True)
-            if report.clipped_samples:
-                _say(f"specsr: warning: {job.dst}: {report.clipped_samples} samples where the input itself passes full "
-                     "scale were clipped (--float keeps them)", files_bar, err=True)
-            if not quiet:
-                dst_name = "stdout" if to_stdout else job.dst
-                _say(f"{job.src if not pipe_in else 'stdin'} -> {dst_name}: {report.summary()}", files_bar,
-                     err=to_stdout)
+            _print_report(job, cast("UpsampleReport", outcome.report), files_bar, quiet=quiet, from_stdin=pipe_in,
+                          to_stdout=to_stdout)
             if plot:
                 from specsr.plotting import plot_files
 
@@ -345,11 +326,39 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One file's result: ``status`` upsampled | skipped | failed; ``error``: the one-line reason."""
+    """One file's result: ``status`` upsampled | skipped | failed | exists; ``error``: the one-line reason."""
 
     status: str
     report: UpsampleReport | None = None
     error: str = ""
+
+    def log_row(self, job: Job) -> dict:
+        """The results log's record of this outcome."""
+        row: dict = {"input": str(job.src), "output": str(job.dst), "status": self.status}
+        r = self.report
+        if r is not None:
+            row.update(sr_in=r.sr_in, cutoff_hz=round(r.cutoff_hz, 1), cutoff_source=r.cutoff_source,
+                       seconds=round(r.duration_s, 3), rtf=round(r.rtf, 4), warnings=r.messages)
+        if self.error:
+            row["error"] = self.error
+        return row
+
+
+def _print_report(job: Job, report: UpsampleReport, bar: tqdm, *, quiet: bool, from_stdin: bool,
+                  to_stdout: bool) -> None:
+    """A written file's warnings (stderr) and summary line (stdout, or stderr when stdout carries the audio)."""
+    for message in report.messages:
+        _say(f"specsr: warning: {job.src.name}: {message}", bar, err=True)
+    if report.limited_seconds:
+        _say(f"specsr: warning: {job.dst}: the new band was turned down in {report.limited_seconds:.2f} s of "
+             f"audio (at most {report.limit_db:.1f} dB) to stay below full scale; the input's band is "
+             "untouched (--float keeps everything)", bar, err=True)
+    if report.clipped_samples:
+        _say(f"specsr: warning: {job.dst}: {report.clipped_samples} samples where the input itself passes full "
+             "scale were clipped (--float keeps them)", bar, err=True)
+    if not quiet:
+        src = "stdin" if from_stdin else job.src
+        _say(f"{src} -> {'stdout' if to_stdout else job.dst}: {report.summary()}", bar, err=to_stdout)
 
 
 def process(upsampler: Upsampler, job: Job, opts: RunOptions, *, quiet: bool) -> Outcome:
