@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, cast
@@ -19,6 +19,7 @@ from specsr.cli.app import command, first_line, warn
 from specsr.errors import SpecsrError
 
 if TYPE_CHECKING:  # the pipeline (torch) loads only when the command runs
+    from specsr.batch import ResultsLog
     from specsr.config import InferenceConfig
     from specsr.pipeline import Upsampler, UpsampleReport
 
@@ -129,9 +130,10 @@ def parse_cutoff(text: str) -> float | None:
 @command("upsample")
 def upsample_cmd(
     inputs: list[Path] | None = typer.Argument(None, metavar="INPUT", show_default=False,
-                                               help="Audio files or folders (searched recursively)."),
+                                               help="Audio files or folders (searched recursively); - reads stdin."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (one input) or folder (several; "
-                                       "relative paths mirrored). Default: <stem>_48k.wav beside each input."),
+                                       "relative paths mirrored); - writes stdout. Default: <stem>_48k.wav beside "
+                                       "each input."),
     model: opt.Model = None,
     sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz, up to the model's (default: the "
                                       "model's, 48000); e.g. 44100."),
@@ -168,7 +170,6 @@ def upsample_cmd(
     list_models: bool = typer.Option(False, "--list-models", help="List the bundled models and exit."),
 ) -> None:
     """Upsample audio to the model's rate (48 kHz): the input's band is kept, the band above predicted."""
-    from specsr.pipeline import load_model
     from specsr.pretrained import list_bundled_models
 
     if list_models:
@@ -178,117 +179,167 @@ def upsample_cmd(
         for m in bundled:
             typer.echo(f"{m.name}\t{m.description}" if m.description else m.name)
         return
-    pipe_in = bool(inputs) and any(str(p) == "-" for p in inputs or [])
+    request = Request(list_file=list_file, model=model, device=device, sr_out=sr_out, out_format=out_format,
+                      subtype=subtype, compression_level=compression_level, cutoff_hz=cutoff_hz, phase=phase,
+                      n_iter=n_iter, quality=quality, precision=precision, chunk_seconds=chunk_seconds,
+                      float_output=float_output, copy_full_band=copy_full_band, plot=plot, force=force,
+                      skip_existing=skip_existing, shard=shard, workers=workers, results=results, quiet=quiet)
+    pipe_in = any(str(p) == "-" for p in inputs or [])
     pipe_out = output is not None and str(output) == "-"
+    if pipe_in or pipe_out:
+        _through_pipes(request, inputs or [], output, pipe_in=pipe_in, pipe_out=pipe_out)
+    else:
+        upsample_all(request, inputs or [], output)
 
-    def run_all(inputs: list[Path] | None, output: Path | None, to_stdout: bool) -> None:
-        if not inputs and list_file is None:
-            raise SpecsrError("give at least one INPUT file or folder, or --list FILE (or --list-models)")
-        if workers < 1:
-            raise SpecsrError(f"--workers must be at least 1, got {workers}")
-        if force and skip_existing:
-            raise SpecsrError("--force overwrites outputs and --skip-existing leaves them alone: give one")
-        from specsr.batch import RESULTS_NAME, ResultsLog, parse_shard, shard_from_env, take_shard
-        from specsr.utils import read_path_list
 
-        shard_kn = parse_shard(shard) if shard is not None else shard_from_env()
-        listed = read_path_list(list_file) if list_file is not None else None
-        cutoff = parse_cutoff(cutoff_hz)
-        settings = opt.inference_settings(phase=phase, n_iter=n_iter, chunk_seconds=chunk_seconds, precision=precision,
-                                          quality=quality)
-        ext = _format_extension(out_format)
-        sample_format = subtype.upper() if subtype is not None else None
-        if sample_format is not None and sample_format not in sf.available_subtypes():
-            raise SpecsrError(f"--subtype {sample_format}: unknown; e.g. PCM_16, PCM_24, PCM_32, FLOAT")
-        if compression_level is not None and not 0.0 <= compression_level <= 1.0:
-            raise SpecsrError(f"--compression-level {compression_level:g}: must be in [0, 1]")
-        device_here = _local_rank_device(device)
-        upsampler = load_model(model, device=device_here, settings=settings)
-        try:
-            rate = upsampler.check_sr_out(sr_out)
-        except SpecsrError as exc:
-            raise SpecsrError(f"--sr-out: {exc}") from None
-        all_jobs = plan_jobs(list(inputs or []), output, rate, listed, ext)
-        # a format we cannot write: refused before any work
-        first_of = {j.dst.suffix.lower(): j.dst for j in reversed(all_jobs)}
-        for suffix, dst in first_of.items():
-            check_writable(dst, sample_format or ("FLOAT" if float_output else output_subtype(None, suffix)), rate,
-                           compression_level)
-        jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
-        if shard_kn and not quiet:
-            typer.echo(f"shard {shard_kn[0]}/{shard_kn[1]}: {len(jobs)} of {len(all_jobs)} files", err=True)
-        folder_mode = output is not None and not (len(all_jobs) == 1 and all_jobs[0].dst == output)
-        log_path = results if results is not None else (output / RESULTS_NAME if folder_mode and output else None)
-        log = ResultsLog(log_path) if log_path is not None else None
+@dataclass(frozen=True)
+class Request:
+    """The options of one ``specsr upsample`` run, as given (checked by :func:`prepare`)."""
 
-        def record(job: Job, outcome: Outcome) -> None:
-            if log is not None:
-                log.append(outcome.log_row(job))
+    list_file: Path | None
+    model: str | None
+    device: str
+    sr_out: int | None
+    out_format: str | None
+    subtype: str | None
+    compression_level: float | None
+    cutoff_hz: str
+    phase: str | None
+    n_iter: int | None
+    quality: str | None
+    precision: str | None
+    chunk_seconds: float | None
+    float_output: bool
+    copy_full_band: bool
+    plot: bool
+    force: bool
+    skip_existing: bool
+    shard: str | None
+    workers: int
+    results: Path | None
+    quiet: bool
 
-        # a pipe always carries audio: a full-band input passes through resampled (as --copy-full-band)
-        opts = RunOptions(cutoff, float_output, copy_full_band or to_stdout, force, rate, sample_format,
-                          compression_level)
-        todo = [j for j in jobs if not (skip_existing and j.dst.exists())]
-        failed = written = 0
-        skipped = len(jobs) - len(todo)
-        for job in jobs:
-            if skip_existing and job.dst.exists():
-                record(job, Outcome("exists"))
-        files_bar = tqdm(total=len(todo), unit="file", disable=quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
-        if workers > 1 and len(todo) > 1:
-            outcomes = _in_workers(todo, opts, workers, model=model, device=device_here, settings=settings)
-        else:
-            outcomes = ((job, process(upsampler, job, opts, quiet=quiet)) for job in todo)
-        for job, outcome in outcomes:
-            files_bar.update(1)
-            files_bar.set_postfix_str(job.src.name, refresh=False)
-            record(job, outcome)
-            if outcome.status == "skipped":
-                skipped += 1
-                _say(f"specsr: skipped: {outcome.error} (--copy-full-band resamples it anyway)", files_bar, err=True)
-                continue
-            if outcome.status == "failed":
-                if len(jobs) == 1:
-                    raise SpecsrError(outcome.error)
+
+@dataclass
+class Prepared:
+    """A checked run: the model, this process's jobs, how each file is written, the results log."""
+
+    upsampler: Upsampler
+    device: str
+    settings: InferenceConfig
+    jobs: list[Job]
+    opts: RunOptions
+    log: ResultsLog | None
+
+
+def prepare(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: bool) -> Prepared:
+    """Check every option, load the model, plan and shard the jobs: everything that can fail before any work."""
+    from specsr.batch import RESULTS_NAME, ResultsLog, parse_shard, shard_from_env, take_shard
+    from specsr.pipeline import load_model
+    from specsr.utils import read_path_list
+
+    if not inputs and r.list_file is None:
+        raise SpecsrError("give at least one INPUT file or folder, or --list FILE (or --list-models)")
+    if r.workers < 1:
+        raise SpecsrError(f"--workers must be at least 1, got {r.workers}")
+    if r.force and r.skip_existing:
+        raise SpecsrError("--force overwrites outputs and --skip-existing leaves them alone: give one")
+    shard_kn = parse_shard(r.shard) if r.shard is not None else shard_from_env()
+    listed = read_path_list(r.list_file) if r.list_file is not None else None
+    cutoff = parse_cutoff(r.cutoff_hz)
+    settings = opt.inference_settings(phase=r.phase, n_iter=r.n_iter, chunk_seconds=r.chunk_seconds,
+                                      precision=r.precision, quality=r.quality)
+    ext = _format_extension(r.out_format)
+    sample_format = r.subtype.upper() if r.subtype is not None else None
+    if sample_format is not None and sample_format not in sf.available_subtypes():
+        raise SpecsrError(f"--subtype {sample_format}: unknown; e.g. PCM_16, PCM_24, PCM_32, FLOAT")
+    if r.compression_level is not None and not 0.0 <= r.compression_level <= 1.0:
+        raise SpecsrError(f"--compression-level {r.compression_level:g}: must be in [0, 1]")
+    device = _local_rank_device(r.device)
+    upsampler = load_model(r.model, device=device, settings=settings)
+    try:
+        rate = upsampler.check_sr_out(r.sr_out)
+    except SpecsrError as exc:
+        raise SpecsrError(f"--sr-out: {exc}") from None
+    all_jobs = plan_jobs(inputs, output, rate, listed, ext)
+    first_of = {j.dst.suffix.lower(): j.dst for j in reversed(all_jobs)}  # each output format, checked once
+    for suffix, dst in first_of.items():
+        check_writable(dst, sample_format or ("FLOAT" if r.float_output else output_subtype(None, suffix)), rate,
+                       r.compression_level)
+    jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
+    if shard_kn and not r.quiet:
+        typer.echo(f"shard {shard_kn[0]}/{shard_kn[1]}: {len(jobs)} of {len(all_jobs)} files", err=True)
+    folder_mode = output is not None and not (len(all_jobs) == 1 and all_jobs[0].dst == output)
+    log_path = r.results if r.results is not None else (output / RESULTS_NAME if folder_mode and output else None)
+    # a pipe always carries audio: a full-band input passes through resampled (as --copy-full-band)
+    opts = RunOptions(cutoff, r.float_output, r.copy_full_band or to_stdout, r.force, rate, sample_format,
+                      r.compression_level)
+    return Prepared(upsampler, device, settings, jobs, opts, ResultsLog(log_path) if log_path else None)
+
+
+def upsample_all(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: bool = False,
+                 from_stdin: bool = False) -> None:
+    """The run: every job of this process, its outcome printed and logged; exit 1 at the end if any failed."""
+    p = prepare(r, inputs, output, to_stdout=to_stdout)
+
+    def record(job: Job, outcome: Outcome) -> None:
+        if p.log is not None:
+            p.log.append(outcome.log_row(job))
+
+    todo = [j for j in p.jobs if not (r.skip_existing and j.dst.exists())]
+    failed = written = 0
+    skipped = len(p.jobs) - len(todo)
+    for job in p.jobs:
+        if r.skip_existing and job.dst.exists():
+            record(job, Outcome("exists"))
+    files_bar = tqdm(total=len(todo), unit="file", disable=r.quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
+    if r.workers > 1 and len(todo) > 1:
+        outcomes = _in_workers(todo, p.opts, r.workers, model=r.model, device=p.device, settings=p.settings)
+    else:
+        outcomes = ((job, process(p.upsampler, job, p.opts, quiet=r.quiet)) for job in todo)
+    for job, outcome in outcomes:
+        files_bar.update(1)
+        files_bar.set_postfix_str(job.src.name, refresh=False)
+        record(job, outcome)
+        if outcome.status == "skipped":
+            skipped += 1
+            _say(f"specsr: skipped: {outcome.error} (--copy-full-band resamples it anyway)", files_bar, err=True)
+            continue
+        if outcome.status == "failed":
+            if len(p.jobs) == 1:
+                raise SpecsrError(outcome.error)
+            failed += 1
+            _say(f"specsr: error: {outcome.error}", files_bar, err=True)
+            continue
+        written += 1
+        _print_report(job, cast("UpsampleReport", outcome.report), files_bar, quiet=r.quiet, from_stdin=from_stdin,
+                      to_stdout=to_stdout)
+        if r.plot:
+            from specsr.plotting import plot_files
+
+            try:
+                plot_files(job.src, job.dst, out_path=job.dst.with_suffix(".png"), force=r.force)
+            except SpecsrError as exc:
                 failed += 1
-                _say(f"specsr: error: {outcome.error}", files_bar, err=True)
-                continue
-            written += 1
-            _print_report(job, cast("UpsampleReport", outcome.report), files_bar, quiet=quiet, from_stdin=pipe_in,
-                          to_stdout=to_stdout)
-            if plot:
-                from specsr.plotting import plot_files
-
-                png = job.dst.with_suffix(".png")
-                try:
-                    plot_files(job.src, job.dst, out_path=png, force=force)
-                except SpecsrError as exc:
-                    failed += 1
-                    _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
-        files_bar.close()
-        if (len(jobs) > 1 and not quiet) or skipped or failed:
-            typer.echo(f"{written} upsampled, {skipped} skipped, {failed} failed", err=failed > 0 or to_stdout)
-        if failed:  # skipping is not failing
-            raise typer.Exit(1)
-
-    if not (pipe_in or pipe_out):
-        run_all(inputs, output, False)
-        return
-    _through_pipes(run_all, inputs or [], output, pipe_in=pipe_in, pipe_out=pipe_out, list_file=list_file,
-                   ext=_format_extension(out_format))
+                _say(f"specsr: error: {first_line(exc)}", files_bar, err=True)
+    files_bar.close()
+    if (len(p.jobs) > 1 and not r.quiet) or skipped or failed:
+        typer.echo(f"{written} upsampled, {skipped} skipped, {failed} failed", err=failed > 0 or to_stdout)
+    if failed:  # skipping is not failing
+        raise typer.Exit(1)
 
 
-def _through_pipes(run_all: Callable[[list[Path], Path | None, bool], None], inputs: list[Path],
-                   output: Path | None, *, pipe_in: bool, pipe_out: bool, list_file: Path | None,
-                   ext: str | None) -> None:
+def _through_pipes(r: Request, inputs: list[Path], output: Path | None, *, pipe_in: bool, pipe_out: bool) -> None:
     """``-`` as INPUT (an audio stream on stdin, WAV or anything libsndfile reads) and/or as ``-o`` (the output,
     WAV unless --format, on stdout): staged in a temporary folder, so specsr sits in a pipe."""
     import shutil
     import tempfile
 
-    if pipe_in and (len(inputs) > 1 or list_file is not None):
+    if pipe_in and (len(inputs) > 1 or r.list_file is not None):
         raise SpecsrError("- (stdin) must be the only input")
-    if pipe_out and (len(inputs) > 1 or list_file is not None or (inputs and not pipe_in and inputs[0].is_dir())):
+    if pipe_in and output is None:
+        raise SpecsrError("- (stdin) has no name to write beside: give -o FILE, or -o - for stdout")
+    if pipe_out and (len(inputs) > 1 or r.list_file is not None or (inputs and not pipe_in and inputs[0].is_dir())):
         raise SpecsrError("-o - (stdout) takes one input file, not several or a folder")
     tmp = Path(tempfile.mkdtemp(prefix=".specsr-pipe."))
     try:
@@ -300,8 +351,8 @@ def _through_pipes(run_all: Callable[[list[Path], Path | None, bool], None], inp
             staged = tmp / "stdin.wav"
             staged.write_bytes(data)
             inputs = [staged]
-        out = tmp / ("stdout" + (ext or ".wav")) if pipe_out else output
-        run_all(inputs, out, pipe_out)
+        out = tmp / ("stdout" + (_format_extension(r.out_format) or ".wav")) if pipe_out else output
+        upsample_all(r, inputs, out, to_stdout=pipe_out, from_stdin=pipe_in)
         if pipe_out and out is not None and out.exists():
             sink = typer.get_binary_stream("stdout")
             with open(out, "rb") as fh:

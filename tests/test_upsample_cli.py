@@ -443,6 +443,7 @@ def test_pipes_bad_use_is_one_line(model_path, write_wav, tmp_path):
     assert_one_line_error(run(a, b, "-o", "-", "--model", model_path), "-o -", "one input")
     assert_one_line_error(run(tmp_path, "-o", "-", "--model", model_path), "-o -")
     assert_one_line_error(run("-", a, "--model", model_path), "stdin", "only input")
+    assert_one_line_error(run("-", "--model", model_path), "stdin", "-o FILE")
     empty = CliRunner().invoke(app, ["upsample", "-", "-o", str(tmp_path / "x.wav"), "--model", str(model_path)],
                                input=b"")
     assert_one_line_error(empty, "nothing on stdin")
