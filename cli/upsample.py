@@ -20,6 +20,7 @@ from specsr.errors import SpecsrError
 
 if TYPE_CHECKING:  # the pipeline (torch) loads only when the command runs
     from specsr.batch import ResultsLog
+    from specsr.chunking import MagnitudePredictor
     from specsr.config import InferenceConfig
     from specsr.pipeline import Upsampler, UpsampleReport
 
@@ -164,6 +165,8 @@ def upsample_cmd(
                                      "Default: from RANK/WORLD_SIZE, a SLURM array or SPECSR_SHARD."),
     workers: int = typer.Option(1, "--workers", help="Processes on this machine, the CPU threads split between "
                                 "them (each loads the model)."),
+    batch_files: int | None = typer.Option(None, "--batch-files", help="Files upsampled at once, their network "
+                                           "calls batched (default: 8 on CUDA, 1 elsewhere)."),
     results: Path | None = typer.Option(None, "--results", help="Results log (JSON lines). Default: "
                                         "OUTPUT/specsr-results.jsonl when -o is a folder."),
     quiet: opt.Quiet = False,
@@ -183,7 +186,8 @@ def upsample_cmd(
                       subtype=subtype, compression_level=compression_level, cutoff_hz=cutoff_hz, phase=phase,
                       n_iter=n_iter, quality=quality, precision=precision, chunk_seconds=chunk_seconds,
                       float_output=float_output, copy_full_band=copy_full_band, plot=plot, force=force,
-                      skip_existing=skip_existing, shard=shard, workers=workers, results=results, quiet=quiet)
+                      skip_existing=skip_existing, shard=shard, workers=workers, batch_files=batch_files,
+                      results=results, quiet=quiet)
     pipe_in = any(str(p) == "-" for p in inputs or [])
     pipe_out = output is not None and str(output) == "-"
     if pipe_in or pipe_out:
@@ -216,6 +220,7 @@ class Request:
     skip_existing: bool
     shard: str | None
     workers: int
+    batch_files: int | None
     results: Path | None
     quiet: bool
 
@@ -242,6 +247,8 @@ def prepare(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: b
         raise SpecsrError("give at least one INPUT file or folder, or --list FILE (or --list-models)")
     if r.workers < 1:
         raise SpecsrError(f"--workers must be at least 1, got {r.workers}")
+    if r.batch_files is not None and r.batch_files < 1:
+        raise SpecsrError(f"--batch-files must be at least 1, got {r.batch_files}")
     if r.force and r.skip_existing:
         raise SpecsrError("--force overwrites outputs and --skip-existing leaves them alone: give one")
     shard_kn = parse_shard(r.shard) if r.shard is not None else shard_from_env()
@@ -280,7 +287,14 @@ def prepare(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: b
 def upsample_all(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: bool = False,
                  from_stdin: bool = False) -> None:
     """The run: every job of this process, its outcome printed and logged; exit 1 at the end if any failed."""
-    p = prepare(r, inputs, output, to_stdout=to_stdout)
+    from specsr.pipeline import UpsampleWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UpsampleWarning)  # each report carries its file's; printed below
+        _upsample_all(r, prepare(r, inputs, output, to_stdout=to_stdout), to_stdout=to_stdout, from_stdin=from_stdin)
+
+
+def _upsample_all(r: Request, p: Prepared, *, to_stdout: bool, from_stdin: bool) -> None:
 
     def record(job: Job, outcome: Outcome) -> None:
         if p.log is not None:
@@ -293,8 +307,11 @@ def upsample_all(r: Request, inputs: list[Path], output: Path | None, *, to_stdo
         if r.skip_existing and job.dst.exists():
             record(job, Outcome("exists"))
     files_bar = tqdm(total=len(todo), unit="file", disable=r.quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
+    batch_files = r.batch_files if r.batch_files is not None else (8 if p.upsampler.device.type == "cuda" else 1)
     if r.workers > 1 and len(todo) > 1:
         outcomes = _in_workers(todo, p.opts, r.workers, model=r.model, device=p.device, settings=p.settings)
+    elif batch_files > 1 and len(todo) > 1:
+        outcomes = _batched(p.upsampler, todo, p.opts, batch_files)
     else:
         outcomes = ((job, process(p.upsampler, job, p.opts, quiet=r.quiet)) for job in todo)
     for job, outcome in outcomes:
@@ -412,16 +429,42 @@ def _print_report(job: Job, report: UpsampleReport, bar: tqdm, *, quiet: bool, f
         _say(f"{src} -> {'stdout' if to_stdout else job.dst}: {report.summary()}", bar, err=to_stdout)
 
 
-def process(upsampler: Upsampler, job: Job, opts: RunOptions, *, quiet: bool) -> Outcome:
-    """Upsample one file; a user's error (or nothing to add) is an outcome, a bug propagates."""
-    from specsr.pipeline import NothingToAddError, UpsampleWarning
+def process(upsampler: Upsampler, job: Job, opts: RunOptions, *, quiet: bool,
+            predictor: MagnitudePredictor | None = None) -> Outcome:
+    """Upsample one file; a user's error (or nothing to add) is an outcome, a bug propagates. The pipeline's
+    warnings are in the report: callers ignore :class:`specsr.pipeline.UpsampleWarning` (see
+    :func:`upsample_all`)."""
+    from specsr.pipeline import NothingToAddError
 
     try:
-        return Outcome("upsampled", _run_one(upsampler, job, opts, quiet=quiet, warning_type=UpsampleWarning))
+        return Outcome("upsampled", _run_one(upsampler, job, opts, quiet=quiet, predictor=predictor))
     except NothingToAddError as exc:
         return Outcome("skipped", error=first_line(exc))
     except (SpecsrError, OSError) as exc:
         return Outcome("failed", error=first_line(exc))
+
+
+def _batched(upsampler: Upsampler, jobs: list[Job], opts: RunOptions,
+             n_files: int) -> Iterator[tuple[Job, Outcome]]:
+    """``(job, outcome)`` with ``n_files`` files upsampled at once (a thread each), their network calls batched
+    through one :class:`specsr.batch.SharedPredictor`; in the order of the jobs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from specsr.batch import SharedPredictor
+
+    shared = SharedPredictor(upsampler, max_items=n_files)
+
+    def one(job: Job) -> Outcome:
+        with shared.active():
+            return process(upsampler, job, opts, quiet=True, predictor=shared)
+
+    pool = ThreadPoolExecutor(max_workers=n_files)
+    try:
+        futures = [pool.submit(one, job) for job in jobs]
+        for job, future in zip(jobs, futures, strict=True):
+            yield job, future.result()
+    finally:  # Ctrl-C, SIGTERM: the files in flight finish (outputs are atomic), the rest never start
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _WORKER: dict[str, Upsampler] = {}  # the model of a worker process
@@ -430,8 +473,9 @@ _WORKER: dict[str, Upsampler] = {}  # the model of a worker process
 def _init_worker(model: str | None, device: str, settings: InferenceConfig, threads: int) -> None:
     import torch
 
-    from specsr.pipeline import load_model
+    from specsr.pipeline import UpsampleWarning, load_model
 
+    warnings.simplefilter("ignore", UpsampleWarning)  # the report carries them
     torch.set_num_threads(threads)
     _WORKER["upsampler"] = load_model(model, device=device, settings=settings)
 
@@ -487,21 +531,21 @@ def _format_extension(name: str | None) -> str | None:
 
 
 def _run_one(upsampler: Upsampler, job: Job, opts: RunOptions, *, quiet: bool,
-             warning_type: type[Warning]) -> UpsampleReport:
+             predictor: MagnitudePredictor | None) -> UpsampleReport:
     from specsr.audio import decoded_by_ffmpeg, needs_ffmpeg
 
     if job.dst.exists() and not opts.force:
         raise SpecsrError(f"{job.dst}: exists already (use --force to overwrite)")
     if not needs_ffmpeg(job.src):
-        return _run_file(upsampler, job, job.src, opts, quiet=quiet, warning_type=warning_type)
+        return _run_file(upsampler, job, job.src, opts, quiet=quiet, predictor=predictor)
     with decoded_by_ffmpeg(job.src) as decoded:  # M4A, AAC, …: ffmpeg's PCM, then as any file
-        report = _run_file(upsampler, job, decoded, opts, quiet=quiet, warning_type=warning_type)
+        report = _run_file(upsampler, job, decoded, opts, quiet=quiet, predictor=predictor)
     report.in_path = str(job.src)
     return report
 
 
 def _run_file(upsampler: Upsampler, job: Job, src: Path, opts: RunOptions, *, quiet: bool,
-              warning_type: type[Warning]) -> UpsampleReport:
+              predictor: MagnitudePredictor | None) -> UpsampleReport:
     from specsr.audio import audio_info
 
     info = audio_info(src)
@@ -517,12 +561,10 @@ def _run_file(upsampler: Upsampler, job: Job, src: Path, opts: RunOptions, *, qu
             bar.refresh()
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", warning_type)  # the report carries them; printed by the caller
-            return upsampler.upsample_file(src, job.dst, force=opts.force, cutoff_hz=opts.cutoff_hz,
-                                           copy_full_band=opts.copy_full_band, float_output=opts.float_output,
-                                           progress=progress, sr_out=opts.sr_out, subtype=opts.subtype,
-                                           compression_level=opts.compression_level)
+        return upsampler.upsample_file(src, job.dst, force=opts.force, cutoff_hz=opts.cutoff_hz,
+                                       copy_full_band=opts.copy_full_band, float_output=opts.float_output,
+                                       progress=progress, sr_out=opts.sr_out, subtype=opts.subtype,
+                                       compression_level=opts.compression_level, predictor=predictor)
     finally:
         if bar is not None:
             bar.close()

@@ -97,3 +97,91 @@ class ResultsLog:
             except json.JSONDecodeError:
                 continue
         return out
+
+
+class SharedPredictor:
+    """Batches the network calls of several files upsampled at once, one thread a file (for a GPU, where one
+    short file leaves the device mostly idle): each call waits until every active file has a call pending
+    (or ``max_wait_s`` has passed), and the pending calls go through the model together
+    (:meth:`specsr.pipeline.Upsampler.predict_magnitudes`: each computed as if alone). A
+    :class:`specsr.chunking.MagnitudePredictor`.
+    """
+
+    def __init__(self, upsampler: Any, *, max_items: int = 8, max_wait_s: float = 0.05) -> None:
+        import threading
+
+        self.upsampler = upsampler
+        self.stft, self.device = upsampler.stft, upsampler.device
+        self.max_items, self.max_wait_s = max_items, max_wait_s
+        self._cv = threading.Condition()
+        self._pending: list[_Call] = []
+        self._active = 0
+        self.calls = 0  # network calls made, for the curious (and the tests)
+
+    @property
+    def frame_multiple(self) -> int:
+        return int(self.upsampler.frame_multiple)
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return int(self.upsampler.receptive_field_frames)
+
+    def active(self) -> _Active:
+        """Context of one file being upsampled: while inside, calls wait for this file's too."""
+        return _Active(self)
+
+    def predict_magnitude(self, known: Any, cutoff_bins: int) -> Any:
+        call = _Call(known, cutoff_bins)
+        with self._cv:
+            self._pending.append(call)
+            self._cv.notify_all()
+            deadline = time.monotonic() + self.max_wait_s
+            while (call in self._pending and len(self._pending) < min(self.max_items, max(1, self._active))
+                   and time.monotonic() < deadline):
+                self._cv.wait(max(0.0, deadline - time.monotonic()))
+            if call in self._pending:  # this thread runs the batch, its own call among them
+                batch = [call] + [c for c in self._pending if c is not call][: self.max_items - 1]
+                self._pending = [c for c in self._pending if c not in batch]
+            else:
+                batch = []
+        if batch:
+            try:
+                results = self.upsampler.predict_magnitudes([(c.known, c.cutoff_bins) for c in batch])
+                for c, r in zip(batch, results, strict=True):
+                    c.result = r
+            except BaseException as exc:  # every caller of the batch sees the failure
+                for c in batch:
+                    c.error = exc
+            with self._cv:
+                self.calls += 1
+                for c in batch:
+                    c.done = True
+                self._cv.notify_all()
+        with self._cv:
+            while not call.done:
+                self._cv.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+
+class _Call:
+    def __init__(self, known: Any, cutoff_bins: int) -> None:
+        self.known, self.cutoff_bins = known, cutoff_bins
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class _Active:
+    def __init__(self, shared: SharedPredictor) -> None:
+        self.shared = shared
+
+    def __enter__(self) -> None:
+        with self.shared._cv:
+            self.shared._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.shared._cv:
+            self.shared._active -= 1
+            self.shared._cv.notify_all()  # a waiting call need not wait for this file any more

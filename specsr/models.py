@@ -58,8 +58,12 @@ class ConvBlock(nn.Module):
             nn.Conv2d(ch_out, ch_out, 3, padding=1, bias=norm == "none"), _norm(norm, ch_out), nn.LeakyReLU(0.2),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``keep`` ``[B, 1, 1, T]`` (1 = a real frame, 0 = padding) zeroes the padding before each conv, as
+        the conv's own zero padding would see it for that item alone."""
+        if keep is None:
+            return self.body(x)
+        return self.body[3:](self.body[:3](x) * keep) * keep
 
 
 class FreqMix(nn.Module):
@@ -118,23 +122,58 @@ class UNet(nn.Module):
             reach += (POOL - 1) * stride + _conv_reach(conv, stride) + _conv_reach(block, stride)
         return reach + _conv_reach(self.out, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, n_frames: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``[B, C_in, F, T]`` → ``[B, 1, F, T]``.
+
+        ``n_frames`` ``[B]`` (a batch of signals of different lengths, padded to ``T``): item ``i`` is
+        computed as if it were alone with its ``n_frames[i]`` frames (its own replicate padding to the
+        frame multiple, zeros beyond it inside every layer), so that short signals can share a call; its
+        frames past ``n_frames[i]`` are not meaningful.
+        """
         b, c, f, t = x.shape
         if f != self.n_bins:
             raise ValueError(f"model expects {self.n_bins} frequency bins, got {f}")
         m = self.cfg.frame_multiple
         t_pad = -(-t // m) * m
-        x = F.pad(x, (0, t_pad - t, 0, self.n_bins_padded - f), mode="replicate")
+        if n_frames is None:
+            x = F.pad(x, (0, t_pad - t, 0, self.n_bins_padded - f), mode="replicate")
+            keeps: list[torch.Tensor | None] = [None] * len(self.cfg.channels)
+        else:
+            x, keeps = self._pad_items(x, n_frames, t_pad)
         skips = []
-        h = self.inc(x)
-        for block in self.down:
+        h = self.inc(x, keeps[0])
+        for level, block in enumerate(self.down, start=1):
             skips.append(h)
-            h = block(F.avg_pool2d(h, POOL))
-        h = self.mix(h)
-        for conv, block in zip(self.up_conv, self.up, strict=True):
-            h = conv(F.interpolate(h, scale_factor=float(POOL), mode="nearest"))
-            h = block(torch.cat([h, skips.pop()], dim=1))
+            h = block(F.avg_pool2d(h, POOL), keeps[level])
+        h = _masked(self.mix(h), keeps[-1])
+        for level, (conv, block) in zip(range(len(self.up) - 1, -1, -1), zip(self.up_conv, self.up, strict=True),
+                                        strict=True):
+            h = _masked(conv(_masked(F.interpolate(h, scale_factor=float(POOL), mode="nearest"), keeps[level])),
+                        keeps[level])
+            h = block(torch.cat([h, skips.pop()], dim=1), keeps[level])
         return self.out(h)[:, :, :f, :t]
+
+    def _pad_items(self, x: torch.Tensor, n_frames: torch.Tensor,
+                   t_pad: int) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        """Each item replicate-padded from its own length to its own frame multiple, zeros beyond; and the
+        per-level masks of its real (padded) frames ``[B, 1, 1, T_l]``."""
+        b, _c, f, t = x.shape
+        m = self.cfg.frame_multiple
+        n = n_frames.to(device=x.device, dtype=torch.long).clamp(1, t)
+        idx = torch.minimum(torch.arange(t_pad, device=x.device)[None, :], (n - 1)[:, None])  # [B, T_pad]
+        x = torch.gather(x, 3, idx[:, None, None, :].expand(b, x.shape[1], f, t_pad))
+        x = F.pad(x, (0, 0, 0, self.n_bins_padded - f), mode="replicate")
+        own = (n + m - 1) // m * m  # each item's own padded length
+        keeps: list[torch.Tensor | None] = []
+        for level in range(len(self.cfg.channels)):
+            t_l, own_l = t_pad // POOL ** level, own // POOL ** level
+            keeps.append((torch.arange(t_l, device=x.device)[None, :] < own_l[:, None]).to(x.dtype)[:, None, None])
+        keep0 = keeps[0]
+        return x * keep0 if keep0 is not None else x, keeps
+
+
+def _masked(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    return x if keep is None else x * keep
 
 
 def fuse_batchnorm(model: nn.Module) -> nn.Module:

@@ -22,7 +22,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from specsr.audio import (
     write_stream,
 )
 from specsr.checkpoint import LoadedModel, load_checkpoint, unwrap
-from specsr.chunking import ChunkEngine, Timing
+from specsr.chunking import ChunkEngine, MagnitudePredictor, Timing
 from specsr.config import INFERENCE_DEFAULTS, InferenceConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
@@ -295,14 +295,17 @@ class Upsampler:
                       cutoff_hz: float | None = None, phase: str | None = None, n_iter: int | None = None,
                       chunk_seconds: float | None = None, copy_full_band: bool = False, float_output: bool = False,
                       progress: Callable[[float], None] | None = None, sr_out: int | None = None,
-                      subtype: str | None = None, compression_level: float | None = None) -> UpsampleReport:
+                      subtype: str | None = None, compression_level: float | None = None,
+                      predictor: MagnitudePredictor | None = None) -> UpsampleReport:
         """Upsample one file, streaming: memory does not grow with the file's length.
 
         The format is ``out_path``'s extension (:data:`specsr.audio.WRITE_FORMATS`: WAV, FLAC, AIFF, W64,
         OGG Vorbis, Opus, MP3 where libsndfile has it); ``subtype`` overrides the one chosen from the input
         (``PCM_16``, ``PCM_24``, ``FLOAT``, …); ``compression_level`` 0-1 for FLAC and the lossy codecs.
         ``sr_out`` (at most the model's rate, e.g. 44100): the model's result resampled to it, exactly
-        ``round(T · sr_out / sr_in)`` samples, its band kept up to the new Nyquist.
+        ``round(T · sr_out / sr_in)`` samples, its band kept up to the new Nyquist. ``predictor``: what makes
+        the magnitudes instead of this model directly (:class:`specsr.batch.SharedPredictor`, which batches
+        the calls of files upsampled at once).
 
         The output appears under ``out_path`` only once complete (temp file + rename). Where integer
         output would pass full scale, the new band alone is turned down there (:mod:`specsr.limiter`;
@@ -342,8 +345,8 @@ class Upsampler:
         stats = LimiterStats(self.sr_out)
         pairs: Iterable[tuple[np.ndarray, np.ndarray]] = ((b, b) for b in blocks)  # all of it the input's
         if not copied:
-            engine = ChunkEngine(self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz, settings,
-                                 fall_db=choice.fall_db)
+            engine = ChunkEngine(predictor or self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz,
+                                 settings, fall_db=choice.fall_db)
             timing = engine.timing
             pairs = engine.run_split(blocks)
         if progress is not None:
@@ -381,6 +384,34 @@ class Upsampler:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
             feat = self.model(inputs)[:, 0]
+        return self._magnitude(feat, known, cutoff_bins)
+
+    def predict_magnitudes(self, requests: Sequence[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
+        """:meth:`predict_magnitude` of several signals ``(known [C_i, F, M_i], cutoff_bins_i)`` in one network
+        call: each is padded to the longest and computed as if alone (``UNet.forward``'s ``n_frames``)."""
+        if len(requests) == 1:
+            return [self.predict_magnitude(*requests[0])]
+        t = max(k.shape[-1] for k, _ in requests)
+        inputs, cuts, lengths = [], [], []
+        for known, cutoff_bins in requests:
+            logp = torch.nn.functional.pad(log_power(known), (0, t - known.shape[-1]))
+            inputs.append(logp)
+            cuts += [int(cutoff_bins)] * known.shape[0]
+            lengths += [known.shape[-1]] * known.shape[0]
+        x = build_inputs(torch.cat(inputs), torch.tensor(cuts, device=self.device), self.model_cfg)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self._autocast():
+            feat = self.model(x, n_frames=torch.tensor(lengths, device=self.device))[:, 0]
+        out, start = [], 0
+        for known, cutoff_bins in requests:
+            c, m = known.shape[0], known.shape[-1]
+            out.append(self._magnitude(feat[start:start + c, :, :m], known, cutoff_bins))
+            start += c
+        return out
+
+    def _magnitude(self, feat: torch.Tensor, known: torch.Tensor, cutoff_bins: int) -> torch.Tensor:
+        """The network's normalised log-power ``[B, F, M]`` as a magnitude, checked, under the safety net."""
         mag = log_power_to_magnitude(denormalize(feat.float()))
         if not torch.isfinite(mag).all():
             raise SpecsrError(f"model {self.name}: produced non-finite output (a broken checkpoint?)")

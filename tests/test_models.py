@@ -131,3 +131,26 @@ def test_fused_batchnorm_gives_the_same_outputs(norm):
         torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="eval"):
         fuse_batchnorm(build_model(cfg, STFT).train())
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_a_batch_of_different_lengths_equals_each_alone(norm):
+    """``n_frames``: short signals share one network call, each computed as if alone (exact for BatchNorm
+    in eval mode and no norm; the padding is the item's own)."""
+    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm=norm)
+    torch.manual_seed(0)
+    model = build_model(cfg, STFT).eval()
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+    lengths = [37, 16, 5, 64]
+    items = [torch.randn(1, cfg.n_inputs, STFT.n_bins, n) for n in lengths]
+    t = max(lengths)
+    batch = torch.cat([torch.nn.functional.pad(x, (0, t - x.shape[-1]), value=7.0) for x in items])  # junk pad
+    with torch.no_grad():
+        together = model(batch, n_frames=torch.tensor(lengths))
+        for i, (x, n) in enumerate(zip(items, lengths, strict=True)):
+            alone = model(x)
+            assert torch.allclose(together[i:i + 1, :, :, :n], alone, atol=1e-5), (norm, n)

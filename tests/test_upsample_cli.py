@@ -542,3 +542,52 @@ def test_disk_full_removes_the_file_logs_it_and_a_rerun_resumes(model_path, writ
     monkeypatch.setattr(sf.SoundFile, "write", real_write)
     again = run(*args, "--skip-existing")
     assert again.exit_code == 0 and bad.exists() and "1 upsampled, 2 skipped, 0 failed" in again.stdout
+
+
+def test_shared_predictor_batches_the_calls_of_files_in_flight(model_path):
+    import threading
+
+    import torch
+
+    from specsr.batch import SharedPredictor
+    from specsr.pipeline import load_model
+
+    ups = load_model(model_path, device="cpu", precision="fp32")
+    shared = SharedPredictor(ups, max_wait_s=5.0)
+    torch.manual_seed(0)
+    calls = [(torch.randn(c, ups.stft.n_bins, m, dtype=torch.complex64), k)
+             for c, m, k in ((1, 40, 300), (2, 17, 500), (1, 64, 200))]
+    results: dict[int, torch.Tensor] = {}
+    ready = threading.Barrier(len(calls))
+
+    def one(i: int) -> None:
+        with shared.active():
+            ready.wait()
+            results[i] = shared.predict_magnitude(*calls[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert shared.calls == 1  # three files, one network call
+    for i, (known, k) in enumerate(calls):
+        assert torch.allclose(results[i], ups.predict_magnitude(known, k), rtol=1e-4, atol=1e-6)
+
+
+def test_batch_files_write_what_one_at_a_time_writes(model_path, write_wav, tmp_path):
+    files = _corpus(write_wav, 4)
+    (tmp_path / "corpus" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    one = run(tmp_path / "corpus", "-o", tmp_path / "one", "--model", model_path, "--n-iter", 2, "-q",
+              "--precision", "fp32")
+    many = run(tmp_path / "corpus", "-o", tmp_path / "many", "--model", model_path, "--n-iter", 2, "-q",
+               "--precision", "fp32", "--batch-files", 3)
+    assert one.exit_code == many.exit_code == 1 and "4 upsampled, 0 skipped, 1 failed" in many.stderr
+    for f in files:
+        rel = f.relative_to(tmp_path / "corpus")
+        a, _ = sf.read(str(tmp_path / "one" / rel), dtype="int16")
+        b, _ = sf.read(str(tmp_path / "many" / rel), dtype="int16")
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    rows = [r["input"] for r in ResultsLog.read(tmp_path / "many" / RESULTS_NAME)]
+    assert rows == sorted(rows)  # logged in the order of the jobs
+    assert_one_line_error(run(files[0], "--batch-files", 0, "--model", model_path), "--batch-files")
