@@ -1,6 +1,7 @@
-"""Throughput of ``specsr upsample --workers N`` on a folder of 40 short files (3 s of 16 kHz speech each, cut
-from the training folder's speech: measuring only), bundled model, default settings, on this machine.
-Prints wall time, files/s and seconds of audio per second for each N. Run: ``python benchmarks/workers.py``.
+"""Throughput of ``specsr upsample --workers N`` (and ``--batch-files N``) on a folder of 40 short files (3 s
+of 16 kHz speech each, cut from the training folder's speech: measuring only), bundled model, default
+settings, on this machine. Prints wall time, files/s and seconds of audio per second for each setting.
+Run: ``python -m benchmarks.workers``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from benchmarks.presets import speech_file
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--batch-files", default="4", help="also time one process with these --batch-files")
     parser.add_argument("--files", type=int, default=40)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -31,14 +33,16 @@ def main() -> None:
         for i in range(args.files):
             sf.write(root / "in" / f"clip{i:03d}.wav", x[i * n:(i + 1) * n], sr)
         seconds = args.files * 3.0
-        for workers in (int(w) for w in args.workers.split(",")):
-            out = root / f"out{workers}"
+        runs = [("--workers", w) for w in args.workers.split(",")]
+        runs += [("--batch-files", b) for b in args.batch_files.split(",") if b]
+        for flag, value in runs:
+            out = root / f"out{flag}{value}"
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "specsr", "upsample", str(root / "in"), "-o", str(out), "-q",
-                            "--workers", str(workers)], check=True)
+                            flag, value], check=True)
             wall = time.perf_counter() - t0
             n_out = len(list(out.glob("*.wav")))
-            print(f"--workers {workers}: {n_out} files in {wall:.1f} s: {n_out / wall:.2f} files/s, "
+            print(f"{flag} {value}: {n_out} files in {wall:.1f} s: {n_out / wall:.2f} files/s, "
                   f"{seconds / wall:.1f} s of audio per s (RTF {wall / seconds:.3f}, process start included)",
                   flush=True)
 
