@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import overload
 
@@ -334,15 +334,17 @@ class Upsampler:
                                     info.sample_rate, cutoff_hz)
         for message in choice.messages:
             warnings.warn(message, UpsampleWarning, stacklevel=2)
+        if rate < self.sr_out and choice.cutoff_hz >= rate / 2 and not choice.silent:
+            choice = replace(choice, nothing_to_add=True)  # e.g. a full-band 44.1 kHz file asked for at 44.1 kHz
         if choice.nothing_to_add and not copy_full_band and not choice.silent:
-            raise NothingToAddError(f"{src}: " + _nothing_message(info.sample_rate, self.sr_out))
+            raise NothingToAddError(f"{src}: " + _nothing_message(info.sample_rate, rate))
         n_out = resampled_length(info.n_frames, info.sample_rate, self.sr_out)
         n_final = resampled_length(info.n_frames, info.sample_rate, rate)
         blocks: Iterable[np.ndarray] = resampled_blocks(src, info, self.sr_out,
                                                         method=model_resampling(info.sample_rate, self.sr_out))
         timing = Timing()
         copied = choice.silent or choice.nothing_to_add
-        stats = LimiterStats(self.sr_out)
+        stats = LimiterStats(rate)
         pairs: Iterable[tuple[np.ndarray, np.ndarray]] = ((b, b) for b in blocks)  # all of it the input's
         if not copied:
             engine = ChunkEngine(predictor or self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz,
@@ -353,8 +355,6 @@ class Upsampler:
             pairs = _report_progress(pairs, progress, self.sr_out)
         if rate != self.sr_out:
             pairs = resample_pairs(pairs, self.sr_out, rate, info.channels, n_final)
-        if rate != self.sr_out:
-            stats = LimiterStats(rate)
         if subtype in FLOAT_SUBTYPES:
             out_blocks: Iterable[np.ndarray] = _peaks(pairs, stats)
         else:

@@ -379,6 +379,10 @@ def test_sr_out_below_the_models_rate(model_path, write_wav, tmp_path):
         assert abs(band_db(y44, 44100, lo, hi) - band_db(y48, 48000, lo, hi)) < 0.5, (lo, hi)
     assert run(src, "--sr-out", 44100, "--model", model_path, "-q").exit_code == 0
     assert (tmp_path / "a_44.1k.wav").exists()  # the default name says the rate
+    cd = write_wav("cd.wav", noise(0.5, 44100, seed=3), 44100)  # full band at 44.1 kHz: nothing to add there
+    result = run(cd, "--sr-out", 44100, "--model", model_path, "-q")
+    assert result.exit_code == 0 and "skipped" in result.stderr and "22050 Hz" in result.stderr
+    assert not (tmp_path / "cd_44.1k.wav").exists()
 
 
 def test_formats_and_rates_are_refused_before_any_work(model_path, write_wav, tmp_path):
