@@ -388,9 +388,10 @@ class Upsampler:
 
     def predict_magnitudes(self, requests: Sequence[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
         """:meth:`predict_magnitude` of several signals ``(known [C_i, F, M_i], cutoff_bins_i)`` in one network
-        call: each is padded to the longest and computed as if alone (``UNet.forward``'s ``n_frames``)."""
-        if len(requests) == 1:
-            return [self.predict_magnitude(*requests[0])]
+        call: each is padded to the longest and computed as if alone (``UNet.forward``'s ``n_frames``; a
+        GroupNorm model, whose statistics would see the padding, makes one call each)."""
+        if len(requests) == 1 or self.model_cfg.norm == "group":  # GroupNorm's statistics would see the padding
+            return [self.predict_magnitude(*r) for r in requests]
         t = max(k.shape[-1] for k, _ in requests)
         inputs, cuts, lengths = [], [], []
         for known, cutoff_bins in requests:
