@@ -6,8 +6,9 @@ input's own band everywhere, for one moment of overshoot. Instead the new band a
 only around the samples that need it: per sample the largest gain ``r ∈ [0, 1]`` for the new band
 that keeps ``|low + r·new| ≤ ceiling``, then the minimum over ``±look_ahead`` samples, then its moving
 average over ``look_ahead`` samples (never above ``r`` anywhere, and smooth: no clicks). Where the
-input's band alone passes the ceiling (inter-sample peaks of a file at full scale), those samples are
-clipped, and counted. Streaming: blocks in, blocks out, ``2·look_ahead`` samples late, flushed at the end.
+input's band alone passes the ceiling (inter-sample peaks of a file at full scale, a lossy decoder's
+overshoots), those samples are clipped, and counted, and the new band is not turned down for them.
+Streaming: blocks in, blocks out, ``2·look_ahead`` samples late, flushed at the end.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ class LimiterStats:
 def required_gain(low: np.ndarray, new: np.ndarray, ceiling: float = CEILING) -> np.ndarray:
     """Per sample, the largest gain in [0, 1] for ``new`` keeping ``|low + gain·new| <= ceiling``.
 
-    ``[C, n]`` → ``[n]`` (the smallest over channels: one gain for all, so the stereo image stays).
+    ``[C, n]`` → ``[n]`` (the smallest over channels: one gain for all, so the stereo image stays). Where
+    ``low`` alone passes the ceiling the sample is clipped whatever the new band does: its gain stays 1 (a
+    hot file, e.g. decoded AAC with overshoots everywhere, would otherwise lose its whole new band).
     """
     total = low + new
-    over = np.abs(total) > ceiling
+    over = (np.abs(total) > ceiling) & (np.abs(low) <= ceiling)
     gain = np.ones(low.shape, np.float64)
     if over.any():
         target = np.sign(total[over]) * ceiling

@@ -53,3 +53,19 @@ def test_required_gain_is_exact():
     new = np.array([[1.0, -1.0, 0.1]], np.float32)
     g = required_gain(low, new, ceiling=1.0)
     assert np.allclose(g, [0.5, 0.5, 1.0])
+
+
+def test_samples_the_input_alone_clips_do_not_turn_the_new_band_down():
+    """A hot input (overshoots everywhere, as a decoded AAC has): those samples are clipped and counted, and
+    the new band around them keeps its level (it used to be turned down by 120 dB over the whole file)."""
+    sr = 48000
+    rng = np.random.default_rng(0)
+    low = (0.5 * np.sin(2 * np.pi * 200 * np.arange(sr) / sr))[None].astype(np.float32)
+    low[0, ::400] = 1.05  # an overshoot every 8 ms
+    new = (0.01 * rng.standard_normal((1, sr))).astype(np.float32)
+    stats = LimiterStats(sr)
+    out = np.concatenate(list(limit_new_band([(low + new, low)], sr, stats)), axis=1)
+    assert stats.clipped_samples >= sr // 400 - 1
+    assert stats.limited_seconds < 0.01  # only where input + new, not the input alone, pass full scale
+    keep = np.abs(low[0]) < 0.9
+    np.testing.assert_allclose(out[0, keep], (low + new)[0, keep], atol=1e-6)
