@@ -1,5 +1,6 @@
-"""Corpus runs of ``specsr upsample``: deterministic shards across processes and machines,
-and the results log (one JSON line per file, appended atomically). Lists of files: :func:`specsr.utils.read_path_list`.
+"""Corpus runs of ``specsr upsample``: deterministic shards across processes and machines, the results log
+(one JSON line per file, appended atomically), and :class:`SharedPredictor`, which batches the network calls of
+files upsampled at once. Lists of files: :func:`specsr.utils.read_path_list`.
 
 A shard is ``K/N`` with ``0 ≤ K < N``: of the run's inputs sorted by path, those whose index ``i`` has
 ``i % N == K``. Without ``--shard`` it comes from the launcher's environment, so one command scales out
