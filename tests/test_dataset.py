@@ -338,6 +338,17 @@ def test_one_group_dominating_validation_is_warned_about(tmp_path: Path) -> None
     assert not any("validation is" in w for w in summary.warnings)  # 25 % each: balanced
 
 
+def test_a_validation_split_far_larger_than_asked_is_warned_about(tmp_path: Path) -> None:
+    write_noise(tmp_path / "src" / "huge" / "0.wav", seconds=3.0)  # one large folder drawn as val
+    for g in ("a", "b", "c"):
+        write_noise(tmp_path / "src" / g / "0.wav")
+    summary = build_dataset([tmp_path / "src"], tmp_path / "ds", val_groups=["huge"], **{**FAST, "variants": 1})
+    share = summary.pairs["val"] / (summary.pairs["val"] + summary.pairs["train"])
+    assert share > 0.4
+    assert any(w.startswith(f"validation holds {100 * share:.0f} % of the pairs (huge; 10 % asked)")
+               for w in summary.warnings), summary.warnings
+
+
 def test_val_goes_to_groups_that_can_be_used() -> None:
     files = [SourceFile(Path(f"{g}/{i}.wav"), f"{g}/{i}.wav", g) for g in ("drums", "piano", "voice") for i in range(2)]
     usable = lambda f: f.group != "drums"  # noqa: E731  (e.g. one-shot samples too short for a segment)

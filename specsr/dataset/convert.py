@@ -50,6 +50,7 @@ _LEGACY_WORK_DIR = "tmp"  # where earlier versions left worker outputs on their 
 
 NAMED_SKIPS = 10  # skipped files named on stderr per reason and run; the manifest lists them all
 VAL_GROUP_SHARE_WARN = 0.25  # a larger share of val in one group is warned about
+VAL_EXCESS_WARN = 0.05  # val holding more than twice, and this much more than, the fraction asked is warned about
 
 # ----------------------------------------------------------------------------------------------------
 # Shards and manifest (parent process)
@@ -383,7 +384,7 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
     for s in SPLITS:
         if summary.pairs.get(s, 0) == 0 and not (s == "val" and cfg.val_fraction == 0) and summary.files_left == 0:
             warnings.append(f"the {s} split is empty")
-    warnings.extend(_val_share_warnings(manifest["items"]))
+    warnings.extend(_val_share_warnings(manifest["items"], cfg.val_fraction))
     if not manifest["items"]:
         if started_here:
             _discard(root, made_root)
@@ -395,18 +396,22 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
     return summary
 
 
-def _val_share_warnings(items: list[dict[str, Any]]) -> list[str]:
-    """A warning when one group (folder or speaker) is so large a share of the validation pairs that
-    validation mostly measures it (only when val has several groups to be balanced between)."""
+def _val_share_warnings(items: list[dict[str, Any]], val_fraction: float) -> list[str]:
+    """Warnings when the split by group came out lopsided: validation holds far more of the pairs than asked
+    (a large group drawn for it: training loses that much), or one group is most of validation (validation
+    mostly measures it; only when val has several groups)."""
     val = Counter(it["group"] for it in items if it["split"] == "val")
     total = sum(val.values())
-    if len(val) < 2 or not total:
-        return []
-    group, n = val.most_common(1)[0]
-    if n / total <= VAL_GROUP_SHARE_WARN:
-        return []
-    return [f"validation is {100 * n / total:.0f} % one group ({group}: {n} of {total} pairs): validation "
-            "LSD will mostly measure it; --val-groups chooses the validation groups"]
+    out = []
+    if items and total / len(items) > max(2 * val_fraction, val_fraction + VAL_EXCESS_WARN):
+        out.append(f"validation holds {100 * total / len(items):.0f} % of the pairs ({', '.join(sorted(val))}; "
+                   f"{100 * val_fraction:.0f} % asked): training loses them; --val-groups chooses smaller groups")
+    if len(val) >= 2 and total:
+        group, n = val.most_common(1)[0]
+        if n / total > VAL_GROUP_SHARE_WARN:
+            out.append(f"validation is {100 * n / total:.0f} % one group ({group}: {n} of {total} pairs): "
+                       "validation LSD will mostly measure it; --val-groups chooses the validation groups")
+    return out
 
 
 def _discard(root: Path, made_root: bool) -> None:
