@@ -271,7 +271,7 @@ def prepare(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: b
     all_jobs = plan_jobs(inputs, output, rate, listed, ext)
     first_of = {j.dst.suffix.lower(): j.dst for j in reversed(all_jobs)}  # each output format, checked once
     for suffix, dst in first_of.items():
-        check_writable(dst, sample_format or ("FLOAT" if r.float_output else output_subtype(None, suffix)), rate,
+        check_writable(dst, sample_format or output_subtype(None, suffix, float_output=r.float_output), rate,
                        r.compression_level)
     jobs = take_shard(all_jobs, shard_kn, key=lambda j: str(j.src)) if shard_kn else all_jobs
     if shard_kn and not r.quiet:

@@ -95,9 +95,11 @@ def read_audio(path: str | os.PathLike, *, allow_empty: bool = False,
     return wav, int(sr)
 
 
-def output_subtype(input_subtype: str | None, ext: str) -> str:
+def output_subtype(input_subtype: str | None, ext: str, *, float_output: bool = False) -> str:
     """A sensible output subtype for an input subtype: keep the bit depth where the format allows (a lossy
-    format's codec for a lossy format)."""
+    format's codec for a lossy format); ``FLOAT`` when ``float_output``."""
+    if float_output:
+        return "FLOAT"
     if ext.lower() in LOSSY_FORMATS:
         return LOSSY_FORMATS[ext.lower()][1]
     sub = _SUBTYPE_FOR_OUTPUT.get(input_subtype or "", "PCM_16")
@@ -335,7 +337,7 @@ def needs_ffmpeg(path: str | os.PathLike) -> bool:
 
 
 @contextlib.contextmanager
-def decoded_by_ffmpeg(path: str | os.PathLike, workdir: str | os.PathLike | None = None) -> Iterator[Path]:
+def decoded_by_ffmpeg(path: str | os.PathLike) -> Iterator[Path]:
     """``path`` decoded by ffmpeg to a temporary 32-bit float W64 file (its own rate and channels), removed
     afterwards. A clear error when ffmpeg is not installed or cannot decode the file."""
     import shutil
@@ -349,7 +351,7 @@ def decoded_by_ffmpeg(path: str | os.PathLike, workdir: str | os.PathLike | None
     if exe is None:
         raise SpecsrError(f"{src}: {src.suffix} files are read through ffmpeg, which is not installed "
                           "(Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)")
-    folder = Path(tempfile.mkdtemp(prefix=".specsr-decode.", dir=workdir))
+    folder = Path(tempfile.mkdtemp(prefix=".specsr-decode."))
     out = folder / (src.stem + ".w64")
     try:
         done = subprocess.run([exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(src), "-vn",
@@ -424,19 +426,28 @@ def resampled_blocks(path: str | os.PathLike, info: AudioInfo, sr_out: int, *, m
         return
     if method != "soxr":
         raise SpecsrError(f"streamed resampling is soxr or passband, not {method!r}")
+    yield from _soxr_stream(blocks, info.sample_rate, sr_out, info.channels, n_out)
+
+
+def _soxr_stream(blocks: Iterable[np.ndarray], sr_from: int, sr_to: int, n_channels: int,
+                 n_total: int) -> Iterator[np.ndarray]:
+    """Blocks ``[C, n]`` at ``sr_from`` resampled to ``sr_to`` by a soxr VHQ stream, cut or padded to exactly
+    ``n_total`` samples. Blocks of the same sizes come out in blocks of the same sizes."""
     import soxr
 
-    stream = soxr.ResampleStream(info.sample_rate, sr_out, info.channels, dtype="float32", quality="VHQ")
-    emitted = read = 0
-    for block in blocks:
-        read += block.shape[1]
-        out = stream.resample_chunk(np.ascontiguousarray(block.T), last=read >= info.n_frames)
-        take = min(len(out), n_out - emitted)
+    stream = soxr.ResampleStream(sr_from, sr_to, n_channels, dtype="float32", quality="VHQ")
+    emitted = 0
+    it = iter(blocks)
+    nxt = next(it, None)
+    while nxt is not None:
+        block, nxt = nxt, next(it, None)
+        out = stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32), last=nxt is None)
+        take = min(len(out), n_total - emitted)
         if take > 0:
             emitted += take
             yield np.ascontiguousarray(out[:take].T)
-    if emitted < n_out:
-        yield np.zeros((info.channels, n_out - emitted), np.float32)
+    if emitted < n_total:
+        yield np.zeros((n_channels, n_total - emitted), np.float32)
 
 
 def write_stream(dst: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int, n_channels: int, fmt: str,
@@ -459,22 +470,8 @@ def resample_pairs(pairs: Iterable[tuple[np.ndarray, np.ndarray]], sr_from: int,
                    n_total: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Blocks of ``(output, its input-band part)`` ``[C, n]`` at ``sr_from`` resampled to ``sr_to`` (soxr VHQ,
     flat to about 0.95 of the lower Nyquist), both alike, cut or padded to exactly ``n_total`` samples."""
-    import soxr
+    import itertools
 
-    streams = [soxr.ResampleStream(sr_from, sr_to, n_channels, dtype="float32", quality="VHQ") for _ in range(2)]
-    emitted = 0
-    it = iter(pairs)
-    nxt = next(it, None)
-    while nxt is not None:
-        cur, nxt = nxt, next(it, None)
-        last = nxt is None
-        outs = [np.ascontiguousarray(st.resample_chunk(np.ascontiguousarray(x.T.astype(np.float32)), last=last).T)
-                for st, x in zip(streams, cur, strict=True)]
-        n = min(o.shape[1] for o in outs)
-        take = min(n, n_total - emitted)
-        if take > 0:
-            emitted += take
-            yield outs[0][:, :take], outs[1][:, :take]
-    if emitted < n_total:
-        pad = np.zeros((n_channels, n_total - emitted), np.float32)
-        yield pad, pad
+    fulls, lows = itertools.tee(pairs)  # consumed in step: the two streams' blocks have the same sizes
+    return zip(_soxr_stream((f for f, _ in fulls), sr_from, sr_to, n_channels, n_total),
+               _soxr_stream((low for _, low in lows), sr_from, sr_to, n_channels, n_total), strict=True)

@@ -21,6 +21,8 @@ bins than any stack of 3×3 kernels sees.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -137,7 +139,7 @@ class UNet(nn.Module):
         t_pad = -(-t // m) * m
         if n_frames is None:
             x = F.pad(x, (0, t_pad - t, 0, self.n_bins_padded - f), mode="replicate")
-            keeps: list[torch.Tensor | None] = [None] * len(self.cfg.channels)
+            keeps: Sequence[torch.Tensor | None] = [None] * len(self.cfg.channels)
         else:
             x, keeps = self._pad_items(x, n_frames, t_pad)
         skips = []
@@ -148,13 +150,13 @@ class UNet(nn.Module):
         h = _masked(self.mix(h), keeps[-1])
         for level, (conv, block) in zip(range(len(self.up) - 1, -1, -1), zip(self.up_conv, self.up, strict=True),
                                         strict=True):
-            h = _masked(conv(_masked(F.interpolate(h, scale_factor=float(POOL), mode="nearest"), keeps[level])),
-                        keeps[level])
+            # h is zero past each item at the coarser level, so its nearest upsampling is zero past it here
+            h = _masked(conv(F.interpolate(h, scale_factor=float(POOL), mode="nearest")), keeps[level])
             h = block(torch.cat([h, skips.pop()], dim=1), keeps[level])
         return self.out(h)[:, :, :f, :t]
 
     def _pad_items(self, x: torch.Tensor, n_frames: torch.Tensor,
-                   t_pad: int) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+                   t_pad: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Each item replicate-padded from its own length to its own frame multiple, zeros beyond; and the
         per-level masks of its real (padded) frames ``[B, 1, 1, T_l]``."""
         b, _c, f, t = x.shape
@@ -164,12 +166,9 @@ class UNet(nn.Module):
         x = torch.gather(x, 3, idx[:, None, None, :].expand(b, x.shape[1], f, t_pad))
         x = F.pad(x, (0, 0, 0, self.n_bins_padded - f), mode="replicate")
         own = (n + m - 1) // m * m  # each item's own padded length
-        keeps: list[torch.Tensor | None] = []
-        for level in range(len(self.cfg.channels)):
-            t_l, own_l = t_pad // POOL ** level, own // POOL ** level
-            keeps.append((torch.arange(t_l, device=x.device)[None, :] < own_l[:, None]).to(x.dtype)[:, None, None])
-        keep0 = keeps[0]
-        return x * keep0 if keep0 is not None else x, keeps
+        keeps = [(torch.arange(t_pad // POOL ** level, device=x.device)[None, :] < (own // POOL ** level)[:, None])
+                 .to(x.dtype)[:, None, None] for level in range(len(self.cfg.channels))]
+        return x * keeps[0], keeps
 
 
 def _masked(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:

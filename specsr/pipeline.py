@@ -327,7 +327,7 @@ class Upsampler:
             raise SpecsrError(f"float output and subtype {subtype} contradict each other: give one")
         if compression_level is not None and not 0.0 <= compression_level <= 1.0:
             raise SpecsrError(f"the compression level must be in [0, 1], got {compression_level!r}")
-        subtype = subtype or ("FLOAT" if float_output else output_subtype(info.subtype, dst.suffix))
+        subtype = subtype or output_subtype(info.subtype, dst.suffix, float_output=float_output)
         fmt = check_writable(dst, subtype, rate, compression_level)
 
         choice = self.choose_cutoff(read_excerpts(src, info, whole_below_seconds=LONG_FILE_SECONDS),
