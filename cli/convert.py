@@ -1,4 +1,5 @@
-"""``specsr convert``: build (or resume) a training dataset of low/high-resolution spectrogram pairs."""
+"""``specsr convert``: build (or resume) a training dataset: audio segments (pairs made in training), or
+fixed low/high-resolution spectrogram pairs with ``--spectrograms``."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def convert(
                                            "instead of --sr-in."),
     filters: str = typer.Option(",".join(_D.filters), "--filters", help="Degradation filters: mix, or a comma list "
                                 "of resample_poly, soxr, cheby1, butter."),
-    variants: int = typer.Option(_D.variants, "--variants", help="Degraded versions of each segment."),
+    variants: int = typer.Option(_D.variants, "--variants", help="--spectrograms: degraded versions of each segment."),
     segment_seconds: float = typer.Option(_D.segment_seconds, "--segment-seconds", help="Segment length, s."),
     val_fraction: float = typer.Option(_D.val_fraction, "--val-fraction",
                                        help="Share of groups (speakers/folders) for val."),
@@ -59,7 +60,7 @@ def convert(
                                           "to validate on, instead of --val-fraction's random draw."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default min(2, CPU cores))."),
     stft_preset: str = typer.Option(_D.stft_preset, "--stft-preset", help="STFT preset (its rate must be --sr-out)."),
-    seed: int = typer.Option(_D.seed, "--seed", help="Seed of the degradations and the split."),
+    seed: int = typer.Option(_D.seed, "--seed", help="Seed of the split (and of --spectrograms' degradations)."),
     test_speakers: str = typer.Option(",".join(_D.test_speakers), "--test-speakers",
                                       help="Speakers never written (comma-separated; 'none' for none)."),
     allow_band_limited: bool = typer.Option(_D.allow_band_limited, "--allow-band-limited",
@@ -70,10 +71,13 @@ def convert(
                                        help="dBFS range of the noise floor added to half the variants, or 'off'."),
     max_files: int | None = typer.Option(None, "--max-files", help="Use only the first N source files (sorted)."),
     all_mics: bool = typer.Option(_D.all_mics, "--all-mics", help="VCTK: use every microphone, not only mic1."),
-    shard_size: int = typer.Option(_D.shard_size, "--shard-size", help="Pairs per shard file."),
+    shard_size: int = typer.Option(_D.shard_size, "--shard-size", help="Segments (or pairs) per shard file."),
+    spectrograms: bool = typer.Option(_D.spectrograms, "--spectrograms", help="Write fixed spectrogram pairs "
+                                      "(--sr-in, --filters, --variants, --noise-floor-db apply) instead of audio."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Build a training dataset of low/high-resolution spectrogram pairs from full-band audio."""
+    """Build a training dataset from full-band audio: 16-bit audio shards (training draws a fresh degradation
+    for every example), or fixed spectrogram pairs with --spectrograms."""
     from tqdm import tqdm
 
     noise = None if noise_floor_db.strip().lower() in ("off", "none", "") else _pair(noise_floor_db, "--noise-floor-db")
@@ -85,7 +89,7 @@ def convert(
         val_groups=_names(val_groups) if val_groups else None, stft_preset=stft_preset, seed=seed,
         test_speakers=() if test_speakers.strip().lower() in ("", "none") else tuple(test_speakers.split(",")),
         allow_band_limited=allow_band_limited, noise_floor_db=noise, all_mics=all_mics,
-        min_content_hz=min_content_hz, shard_size=shard_size)
+        min_content_hz=min_content_hz, shard_size=shard_size, spectrograms=spectrograms)
 
     def on_warning(message: str) -> None:
         if quiet:

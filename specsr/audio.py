@@ -207,8 +207,13 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int, *, method: str = "soxr") 
     return out.reshape(wav.shape[:-1] + (n_out,))
 
 
+POLYPHASE_ATTENUATION_DB = 80.0  # resample_poly's filter: stop-band depth
+POLYPHASE_TRANSITION = 0.02  # and transition width, as a fraction of the lower Nyquist
+
+
 @functools.lru_cache(maxsize=32)
-def _polyphase_filter(max_ratio: int, attenuation_db: float = 80.0, transition: float = 0.02) -> np.ndarray:
+def _polyphase_filter(max_ratio: int, attenuation_db: float = POLYPHASE_ATTENUATION_DB,
+                      transition: float = POLYPHASE_TRANSITION) -> np.ndarray:
     """Kaiser-window lowpass for ``resample_poly`` whose stopband starts at the lower Nyquist.
 
     scipy's default filter is only half-amplitude at Nyquist and -50 dB beyond; this one leaves

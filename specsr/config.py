@@ -27,6 +27,8 @@ WINDOWS = ("hann", "hamming", "blackman")
 PHASE_METHODS = ("fgla", "griffinlim", "lowres")  # see specsr.phase
 PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
+# The input rates real files come at: the on-the-fly degradations draw among those within the task's range.
+COMMON_INPUT_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100)
 # VCTK 0.92's standard test speakers: never in train or val.
 VCTK_TEST_SPEAKERS = ("p347", "p351", "p360", "p361", "p362", "p363", "p364", "p374", "p376", "s5")
 
@@ -325,6 +327,53 @@ class TrainConfig(_Config):
 
 
 @dataclass(frozen=True)
+class DegradeConfig(_Config):
+    """How training draws a fresh degradation for every example of an audio dataset (``specsr convert``'s
+    default; spectrogram datasets hold theirs fixed). The draws are made by :mod:`specsr.degrade`.
+
+    The cutoff lies within ``[task]``'s range: with probability ``rate_prob`` it is the Nyquist of one of
+    ``rates`` (those in range), otherwise uniform over the range (through the rate whose Nyquist it is,
+    rounded up to 100 Hz). ``families``: filter families (``"mix"``: all of them); IIR families draw an order
+    in ``iir_order`` and a cutoff up to ``cutoff_jitter`` below the rate's Nyquist. With probability
+    ``shelf_prob`` the example is instead an MP3-like shelf: a steep cut at ``shelf_hz`` (within the task's
+    range) that leaves the band above ``shelf_db`` dB down, without a rate change. With probability
+    ``noise_prob`` a white or pink noise floor in ``noise_floor_db`` dBFS is added first (the target keeps
+    it); every example gets a gain in ``[train] gain_db_range``.
+    """
+
+    TABLE: ClassVar[str] = "degrade"
+    rates: tuple[int, ...] = COMMON_INPUT_RATES
+    rate_prob: float = 0.5
+    families: tuple[str, ...] = ("mix",)
+    iir_order: tuple[int, int] = (4, 12)
+    cutoff_jitter: float = 0.1
+    noise_floor_db: tuple[float, float] = (-90.0, -60.0)
+    noise_prob: float = 0.5
+    shelf_prob: float = 0.1
+    shelf_hz: tuple[float, float] = (14000.0, 20000.0)
+    shelf_db: tuple[float, float] = (20.0, 60.0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.families, str):
+            object.__setattr__(self, "families", (self.families,))
+        self._check_types()
+        for name in ("rate_prob", "noise_prob", "shelf_prob"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"[degrade] {name} must be in [0, 1], got {value!r}")
+        _check(all(r > 0 for r in self.rates), f"[degrade] rates must be > 0 Hz, got {list(self.rates)}")
+        _check(1 <= self.iir_order[0] <= self.iir_order[1] <= 24,
+               f"[degrade] iir_order must be [low, high] within 1..24, got {list(self.iir_order)}")
+        _check(0.0 <= self.cutoff_jitter < 1.0,
+               f"[degrade] cutoff_jitter must be in [0, 1), got {self.cutoff_jitter!r}")
+        lo, hi = self.noise_floor_db
+        _check(lo <= hi <= 0.0, f"[degrade] noise_floor_db must be [low, high] dBFS <= 0, got {[lo, hi]}")
+        _check(0 < self.shelf_hz[0] <= self.shelf_hz[1], f"[degrade] shelf_hz must be [low, high] Hz, "
+               f"got {list(self.shelf_hz)}")
+        _check(0 < self.shelf_db[0] <= self.shelf_db[1], f"[degrade] shelf_db must be [low, high] dB > 0, "
+               f"got {list(self.shelf_db)}")
+
+
+@dataclass(frozen=True)
 class RunConfig(_Config):
     """Everything a training run needs: the tables of a TOML config file."""
 
@@ -333,6 +382,7 @@ class RunConfig(_Config):
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -340,10 +390,11 @@ class RunConfig(_Config):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         if not isinstance(data, dict):
-            raise SpecsrError("config: expected tables [stft], [task], [model], [train]")
-        unknown = sorted(set(data) - {"stft", "task", "model", "train"})
+            raise SpecsrError("config: expected tables [stft], [task], [model], [train], [degrade]")
+        unknown = sorted(set(data) - {"stft", "task", "model", "train", "degrade"})
         if unknown:
-            raise SpecsrError(f"config: unknown table(s) {', '.join(unknown)}; known: stft, task, model, train")
+            raise SpecsrError(f"config: unknown table(s) {', '.join(unknown)}; known: stft, task, model, train, "
+                              "degrade")
         task = data.get("task", {})
         if isinstance(task, dict) and ("sr_out" in task or "sr_in_choices" in task):
             raise SpecsrError("[task] sr_out and sr_in_choices are gone: the output rate is [stft] sample_rate, the "
@@ -353,6 +404,7 @@ class RunConfig(_Config):
             task=TaskConfig.from_dict(task),
             model=ModelConfig.from_dict(data.get("model", {})),
             train=TrainConfig.from_dict(data.get("train", {})),
+            degrade=DegradeConfig.from_dict(data.get("degrade", {})),
         )
 
 
@@ -408,6 +460,10 @@ class ConvertConfig(_Config):
     """The recipe of a dataset: what ``specsr convert`` (:func:`specsr.dataset.build_dataset`) makes of its
     sources. These are the defaults of both.
 
+    By default a dataset holds the audio (full-band segments as 16-bit PCM; training draws the degradations,
+    :class:`DegradeConfig`); ``spectrograms`` writes fixed low/high-resolution spectrogram pairs instead, and
+    only then do the degradation settings here apply (``sr_in_choices`` … ``noise_floor_db``, ``stft_preset``).
+
     ``sr_in_choices`` (``DEFAULT_SR_IN_CHOICES`` when neither is given) or ``sr_in_range`` (Hz, uniform)
     give the input rates; ``filters`` are degradation families (``"mix"``: all of them); ``variants``
     degraded versions of each segment of ``segment_seconds``. ``val_groups`` names the validation groups
@@ -415,7 +471,7 @@ class ConvertConfig(_Config):
     degradations). ``noise_floor_db``: the dBFS range of the noise floor added to half the variants
     (None: none). ``test_speakers`` are never written; ``all_mics`` keeps VCTK microphones other than
     mic1; ``allow_band_limited`` keeps sources with no content above ``min_content_hz`` (or 0.8 × their
-    Nyquist). ``shard_size``: pairs per shard file.
+    Nyquist). ``shard_size``: segments (or pairs) per shard file.
 
     Sequences are kept as tuples (a single string counts as a list of one). Types are checked here;
     ``build_dataset`` checks the values (the filter names live in ``specsr.degrade``, which this module
@@ -440,6 +496,7 @@ class ConvertConfig(_Config):
     all_mics: bool = False
     min_content_hz: float = 16000.0
     shard_size: int = 256
+    spectrograms: bool = False
 
     def __post_init__(self) -> None:
         for name in ("sr_in_choices", "sr_in_range", "filters", "val_groups", "test_speakers", "noise_floor_db"):

@@ -17,6 +17,21 @@ the family shapes how the band rolls off below that edge.
 
 The result stays at the input's sample rate (the model's ``sr_out``) so that it can be compared
 sample by sample with the original.
+
+Two implementations of the same filter chain:
+
+- :func:`band_limit` / :func:`apply` (numpy/scipy, one signal; real resampling): the reference, used by
+  evaluation, the baselines and ``specsr convert --spectrograms``;
+- :func:`degrade_batch` (torch, a batch, on any device): training's pairs on the fly. It multiplies each
+  example's spectrum by :func:`chain_response`, the chain's zero-phase magnitude in closed form (the
+  bilinear-transform response of scipy's Butterworth/Chebyshev designs, squared for the forward-backward
+  pass; the Kaiser-windowed sinc of ``resample_poly`` and a soxr-like long-window sinc, squared for down and
+  up). ``tests/test_degrade.py`` checks it against the reference: within 0.5 dB in the pass band, the same
+  stop-band depth.
+
+:func:`draw_degradations` draws a batch of :class:`Degradation` from a :class:`~specsr.config.DegradeConfig`
+with a torch generator (training seeds one per step). It adds one family the reference also applies: an
+MP3-like ``shelf`` (a steep cut that leaves the band above ``shelf_db`` down, at the full rate).
 """
 
 from __future__ import annotations
@@ -25,12 +40,25 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy import signal
 
-from specsr.audio import resample
+from specsr.audio import POLYPHASE_ATTENUATION_DB, POLYPHASE_TRANSITION, resample
+from specsr.config import DegradeConfig
 from specsr.errors import SpecsrError
 
 FILTER_FAMILIES = ("resample_poly", "soxr", "cheby1", "butter")
+SHELF = "shelf"  # MP3-like: a steep cut to a shelf, no rate change (a family of the on-the-fly draws)
+ALL_FAMILIES = (*FILTER_FAMILIES, SHELF)
+CHEBY_RIPPLE_DB = 0.05
+SHELF_WIDTH_HZ = 500.0  # the shelf's transition (an MP3 encoder's lowpass is a few hundred Hz wide)
+# resample_poly's anti-aliasing filter (specsr.audio's Kaiser design) in continuous terms: centre, window, beta
+POLY_CENTRE = 1.0 - POLYPHASE_TRANSITION / 2  # of the lower Nyquist
+POLY_HALF_ZEROS = (POLYPHASE_ATTENUATION_DB - 7.95) / (2.285 * 2 * math.pi * POLYPHASE_TRANSITION / 2) / 2
+POLY_BETA = 0.1102 * (POLYPHASE_ATTENUATION_DB - 8.7)  # kaiser_beta for attenuation > 50 dB
+# soxr VHQ as an equivalent Kaiser-windowed sinc, fitted to its measured response (tests/test_degrade.py):
+# the same to 0.01 dB up to 0.9 of the Nyquist, within 4 dB through the transition
+SOXR_BETA, SOXR_CENTRE, SOXR_HALF_ZEROS = 14.0, 0.956, 120
 
 
 @dataclass(frozen=True)
@@ -41,17 +69,30 @@ class Degradation:
     cutoff_hz: float
     filter: str
     order: int = 8
+    shelf_db: float = 0.0  # the shelf family: how far the band above the cutoff is left down
+    noise_db: float | None = None  # a noise floor at this dBFS is added first (the target keeps it)
+    noise_colour: str = "white"  # or "pink"
+    gain_db: float = 0.0  # applied to input and target alike
+
+    def record(self) -> dict[str, object]:
+        """The draw as JSON-friendly values (for logs and manifests)."""
+        return {"sr_in": self.sr_in, "cutoff_hz": round(self.cutoff_hz, 3), "filter": self.filter,
+                "filter_order": self.order, "shelf_db": round(self.shelf_db, 2),
+                "noise_floor_db": None if self.noise_db is None else round(self.noise_db, 2),
+                "noise_colour": self.noise_colour if self.noise_db is not None else None,
+                "gain_db": round(self.gain_db, 2)}
 
 
 def band_limit(wav: np.ndarray, sample_rate: int, *, sr_in: int | None = None, cutoff_hz: float | None = None,
-               filter: str = "resample_poly", order: int = 8) -> np.ndarray:
+               filter: str = "resample_poly", order: int = 8, shelf_db: float = 40.0) -> np.ndarray:
     """Remove everything above ``cutoff_hz`` (default ``sr_in / 2``) from ``wav`` ``[..., T]``.
 
     With ``sr_in``, the signal also passes through ``sr_in`` (down, then back up), like a
-    recording actually stored at that rate. Returns float32 at ``sample_rate``, same shape.
+    recording actually stored at that rate. The ``shelf`` family instead leaves the band above the
+    cutoff ``shelf_db`` down, at the full rate. Returns float32 at ``sample_rate``, same shape.
     """
-    if filter not in FILTER_FAMILIES:
-        raise SpecsrError(f"unknown filter {filter!r}; choose from {', '.join(FILTER_FAMILIES)}")
+    if filter not in ALL_FAMILIES:
+        raise SpecsrError(f"unknown filter {filter!r}; choose from {', '.join(ALL_FAMILIES)}")
     if sr_in is None and cutoff_hz is None:
         raise SpecsrError("band_limit needs sr_in or cutoff_hz")
     nyquist = sample_rate / 2
@@ -65,6 +106,8 @@ def band_limit(wav: np.ndarray, sample_rate: int, *, sr_in: int | None = None, c
     x = np.asarray(wav, dtype=np.float32)
     if x.shape[-1] == 0:
         return x.copy()
+    if filter == SHELF:  # no rate change: the shelf's response, applied in the frequency domain
+        return _shelf_np(x, sample_rate, cutoff, shelf_db)
     through = sr_in if sr_in is not None else _rate_for_cutoff(cutoff, sample_rate)
     y = x
     if filter in ("cheby1", "butter"):
@@ -123,5 +166,183 @@ def random_degradation(rng: np.random.Generator, *, sr_in_choices: tuple[int, ..
 
 
 def apply(wav: np.ndarray, sample_rate: int, d: Degradation) -> np.ndarray:
-    """Apply a drawn :class:`Degradation`."""
-    return band_limit(wav, sample_rate, sr_in=d.sr_in, cutoff_hz=d.cutoff_hz, filter=d.filter, order=d.order)
+    """Apply a drawn :class:`Degradation`'s filter chain (the reference; its noise floor and gain are the
+    caller's: :func:`degrade_batch` applies all of it)."""
+    return band_limit(wav, sample_rate, sr_in=d.sr_in, cutoff_hz=d.cutoff_hz, filter=d.filter, order=d.order,
+                      shelf_db=d.shelf_db)
+
+
+def _shelf_np(x: np.ndarray, sample_rate: int, cutoff_hz: float, shelf_db: float) -> np.ndarray:
+    n = x.shape[-1]
+    freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate, dtype=torch.float64)
+    gain = _shelf_response(freqs, cutoff_hz, shelf_db).numpy()
+    return np.fft.irfft(np.fft.rfft(x.astype(np.float64), axis=-1) * gain, n, axis=-1).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The same chain as a closed-form response, and its batched torch application (training on the fly)
+
+
+def _bilinear_ratio(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float) -> torch.Tensor:
+    """The analog prototype's frequency for each digital one (scipy designs through the bilinear transform)."""
+    wn = min(cutoff_hz / (sample_rate / 2), 0.999)  # as _iir_lowpass
+    nyq_safe = freqs.clamp(max=sample_rate / 2 * (1 - 1e-9))
+    return torch.tan(math.pi * nyq_safe / sample_rate) / math.tan(math.pi * wn / 2)
+
+
+def _iir_response(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float, family: str, order: int) -> torch.Tensor:
+    """|H|^2 of scipy's ``butter``/``cheby1`` lowpass: the magnitude of its forward-backward (zero-phase) pass."""
+    w = _bilinear_ratio(freqs, sample_rate, cutoff_hz)
+    if family == "butter":
+        return torch.exp(-torch.log1p(torch.exp((2 * order * torch.log(w.clamp_min(1e-300))).clamp(max=700.0))))
+    eps2 = 10 ** (CHEBY_RIPPLE_DB / 10) - 1
+    inside = torch.cos(order * torch.acos(w.clamp(max=1.0)))
+    outside_log = order * torch.acosh(w.clamp(min=1.0))  # log of 2 T_N for large arguments
+    t2 = torch.where(w <= 1.0, inside**2, torch.cosh(outside_log.clamp(max=350.0)) ** 2)
+    return 1.0 / (1.0 + eps2 * t2)
+
+
+def _sinc_response(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float, half_seconds: float,
+                   beta: float, n_fft: int) -> torch.Tensor:
+    """Response at ``freqs`` (the rfft bins of ``n_fft``) of a Kaiser-windowed sinc lowpass at ``cutoff_hz``
+    whose window reaches ``half_seconds`` either side, normalised to 1 at DC: the anti-aliasing filter of a
+    pass through a lower rate, as it acts at ``sample_rate``."""
+    half = min(int(math.floor(half_seconds * sample_rate)), n_fft // 2 - 1)
+    n = torch.arange(-half, half + 1, device=freqs.device, dtype=torch.float64)
+    t = n / (half_seconds * sample_rate)
+    window = torch.special.i0(beta * torch.sqrt((1 - t**2).clamp_min(0.0))) / torch.special.i0(
+        torch.tensor(beta, dtype=torch.float64))
+    taps = torch.sinc(2 * cutoff_hz / sample_rate * n) * window
+    taps = taps / taps.sum()
+    circular = torch.zeros(n_fft, device=freqs.device, dtype=torch.float64)
+    circular[: half + 1] = taps[half:]
+    circular[n_fft - half:] = taps[:half]
+    return torch.fft.rfft(circular).real  # zero phase: a real response
+
+
+def _shelf_response(freqs: torch.Tensor, cutoff_hz: float, shelf_db: float) -> torch.Tensor:
+    """1 below the cutoff's transition, ``shelf_db`` down above it, a raised-cosine (in dB) between."""
+    lo = cutoff_hz - SHELF_WIDTH_HZ / 2
+    ramp = ((freqs - lo) / SHELF_WIDTH_HZ).clamp(0.0, 1.0)
+    return 10 ** (-shelf_db * 0.5 * (1 - torch.cos(math.pi * ramp)) / 20)
+
+
+def chain_response(d: Degradation, sample_rate: int, n_fft: int, device: torch.device | str | None = None
+                   ) -> torch.Tensor:
+    """The zero-phase magnitude of ``d``'s filter chain (as :func:`band_limit` applies it) at the
+    ``n_fft // 2 + 1`` rfft bins of ``n_fft`` samples at ``sample_rate``: float64 ``[n_fft // 2 + 1]``."""
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64, device=device)
+    if d.filter == SHELF:
+        return _shelf_response(freqs, d.cutoff_hz, d.shelf_db)
+    through = min(d.sr_in, sample_rate)
+    cutoff = min(d.cutoff_hz, through / 2)
+    gain = torch.ones_like(freqs)
+    if d.filter in ("cheby1", "butter"):
+        gain = gain * _iir_response(freqs, sample_rate, cutoff, d.filter, d.order)
+    elif cutoff < through / 2 - 1:
+        gain = gain * _iir_response(freqs, sample_rate, cutoff, "cheby1", 8)
+    if through < sample_rate:
+        if d.filter == "soxr":
+            fir = _sinc_response(freqs, sample_rate, SOXR_CENTRE * through / 2, SOXR_HALF_ZEROS / through,
+                                 SOXR_BETA, n_fft)
+        else:
+            fir = _sinc_response(freqs, sample_rate, POLY_CENTRE * through / 2, POLY_HALF_ZEROS / through, POLY_BETA,
+                                 n_fft)
+        gain = gain * fir**2  # down, then up again: the filter acts twice
+    return gain
+
+
+def _noise(shape: tuple[int, int], sample_rate: int, draws: list[Degradation], generator: torch.Generator,
+           device: torch.device) -> torch.Tensor:
+    """The noise floors of a batch ``[B, L]``: white or pink (-3 dB per octave above 20 Hz), each at its RMS."""
+    b, n = shape
+    noise = torch.randn(b, n, generator=generator, device=device)
+    pink = torch.tensor([d.noise_colour == "pink" for d in draws], device=device)
+    if bool(pink.any()):
+        spec = torch.fft.rfft(noise, dim=-1)
+        freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate, device=device).clamp_min(20.0)
+        tilt = torch.where(pink[:, None], (freqs / 20.0).rsqrt()[None], torch.ones_like(freqs)[None])
+        tilt[:, 0] = torch.where(pink, torch.zeros(b, device=device), torch.ones(b, device=device))
+        noise = torch.fft.irfft(spec * tilt, n, dim=-1)
+    rms = noise.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-12)
+    level = torch.tensor([0.0 if d.noise_db is None else 10 ** (d.noise_db / 20) for d in draws], device=device)
+    return noise / rms * level[:, None]
+
+
+def degrade_batch(wav: torch.Tensor, sample_rate: int, draws: list[Degradation],
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Degrade a batch ``wav`` ``[B, L]`` (float, any device) by one draw per row: ``(low, target)``, both
+    ``[B, L]``. The target is the gained signal plus its noise floor; the low one is the target through the
+    chain's response, applied to the whole row in the frequency domain (circular: keep the rows' first and
+    last few thousand samples out of use). ``generator`` (on ``wav``'s device) draws the noise."""
+    if wav.ndim != 2 or wav.shape[0] != len(draws):
+        raise SpecsrError(f"degrade_batch needs wav [B, L] and B draws, got {tuple(wav.shape)} and {len(draws)}")
+    b, n = wav.shape
+    gain = torch.tensor([10 ** (d.gain_db / 20) for d in draws], device=wav.device, dtype=wav.dtype)
+    target = wav * gain[:, None]
+    if any(d.noise_db is not None for d in draws):
+        target = target + _noise((b, n), sample_rate, draws, generator or torch.Generator(wav.device),
+                                 wav.device).to(wav.dtype) * gain[:, None]
+    response = torch.stack([chain_response(d, sample_rate, n, wav.device) for d in draws]).to(wav.dtype)
+    low = torch.fft.irfft(torch.fft.rfft(target, dim=-1) * response, n, dim=-1)
+    return low, target
+
+
+def family_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Expand ``mix`` (all reference families) and check the names; one-line error for an unknown one."""
+    out: list[str] = []
+    for name in names:
+        for fam in FILTER_FAMILIES if name == "mix" else (name,):
+            if fam not in FILTER_FAMILIES:
+                raise SpecsrError(f"unknown filter {fam!r}; choose mix or from {', '.join(FILTER_FAMILIES)}")
+            if fam not in out:
+                out.append(fam)
+    if not out:
+        raise SpecsrError("no degradation filter given")
+    return tuple(out)
+
+
+def _uniform(generator: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=generator, dtype=torch.float64))
+
+
+def _choice(generator: torch.Generator, options: tuple) -> object:
+    return options[int(torch.randint(len(options), (), generator=generator))]
+
+
+def draw_degradations(cfg: DegradeConfig, n: int, generator: torch.Generator, *, min_cutoff_hz: float,
+                      max_cutoff_hz: float, sample_rate: int, gain_db_range: tuple[float, ...] = (0.0, 0.0)
+                      ) -> list[Degradation]:
+    """``n`` fresh degradations (see :class:`~specsr.config.DegradeConfig`) with cutoffs in
+    ``[min_cutoff_hz, max_cutoff_hz]``, drawn from the CPU ``generator`` (the same draws for the same state)."""
+    families = family_names(cfg.families)
+    lo, hi = min_cutoff_hz, min(max_cutoff_hz, sample_rate / 2)
+    rates = tuple(r for r in cfg.rates if lo <= r / 2 <= hi and r < sample_rate)
+    shelf = (max(lo, cfg.shelf_hz[0]), min(hi, cfg.shelf_hz[1]))
+    draws = []
+    for _ in range(n):
+        shelf_db = 0.0
+        if cfg.shelf_prob > 0 and shelf[0] <= shelf[1] and _uniform(generator, 0, 1) < cfg.shelf_prob:
+            family, order = SHELF, 0
+            cutoff = _uniform(generator, *shelf)
+            sr_in = _rate_for_cutoff(cutoff, sample_rate)
+            shelf_db = _uniform(generator, *cfg.shelf_db)
+        else:
+            if rates and _uniform(generator, 0, 1) < cfg.rate_prob:
+                sr_in = int(_choice(generator, rates))  # type: ignore[call-overload]
+            else:
+                sr_in = _rate_for_cutoff(_uniform(generator, lo, hi), sample_rate)
+            cutoff = sr_in / 2
+            family = str(_choice(generator, families))
+            order = 8
+            if family in ("cheby1", "butter"):
+                order = int(torch.randint(cfg.iir_order[0], cfg.iir_order[1] + 1, (), generator=generator))
+                cutoff = max(lo, cutoff * (1 - _uniform(generator, 0, cfg.cutoff_jitter)))
+        noise_db, colour = None, "white"
+        if cfg.noise_prob > 0 and _uniform(generator, 0, 1) < cfg.noise_prob:
+            noise_db = _uniform(generator, *cfg.noise_floor_db)
+            colour = "pink" if _uniform(generator, 0, 1) < 0.5 else "white"
+        gain_db = _uniform(generator, float(gain_db_range[0]), float(gain_db_range[-1]))
+        draws.append(Degradation(sr_in=sr_in, cutoff_hz=float(cutoff), filter=family, order=order,
+                                 shelf_db=shelf_db, noise_db=noise_db, noise_colour=colour, gain_db=gain_db))
+    return draws

@@ -36,6 +36,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from specsr.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint, unwrap
 from specsr.config import RunConfig, TaskConfig, to_toml
 from specsr.dataset import SpectrogramPairs, load_dataset_info
+from specsr.dataset.onthefly import PairMaker, validation_pairs
+from specsr.dataset.segments import AudioSegments
 from specsr.errors import SpecsrError
 from specsr.losses import (
     band_mask,
@@ -182,10 +184,17 @@ class Trainer:
             if self.disc is not None:
                 self.ddp_disc = torch.nn.parallel.DistributedDataParallel(self.disc, device_ids=ids)
 
-        self.train_set = SpectrogramPairs(self.info.root, "train", crop_frames=tc.crop_frames,
-                                          seed=tc.seed + 1000 * self.rank)
-        if self._data_rng_state is not None:
-            self.train_set.generator.set_state(self._data_rng_state)
+        self.pairs: PairMaker | None = None
+        self.train_set: SpectrogramPairs | AudioSegments
+        if self.info.kind == "audio":  # pairs on the fly, on the training device
+            self.train_set = AudioSegments(self.info.root, "train")
+            self.pairs = PairMaker(cfg.stft, cfg.task, cfg.degrade, crop_frames=tc.crop_frames,
+                                   gain_db_range=tc.gain_db_range, seed=tc.seed, rank=self.rank, device=self.device)
+        else:
+            self.train_set = SpectrogramPairs(self.info.root, "train", crop_frames=tc.crop_frames,
+                                              seed=tc.seed + 1000 * self.rank)
+            if self._data_rng_state is not None:
+                self.train_set.generator.set_state(self._data_rng_state)
         if len(self.train_set) < tc.batch_size * self.world:
             raise SpecsrError(f"the training split has {len(self.train_set)} items, fewer than one batch "
                               f"({tc.batch_size} × {self.world} processes); use a smaller --batch-size")
@@ -198,15 +207,21 @@ class Trainer:
                                  # its own generator: a new iterator must not draw from the global RNG,
                                  # or a resumed run would crop differently from an uninterrupted one
                                  generator=torch.Generator().manual_seed(tc.seed + self.rank))
-        self.val_set: SpectrogramPairs | None = None
+        self.val_set: SpectrogramPairs | list[dict] | None = None
         if any(it["split"] == "val" for it in self.info.items):
-            self.val_set = SpectrogramPairs(self.info.root, "val", with_waveforms=True, seed=tc.seed)
+            if self.info.kind == "audio":  # fixed for the run: drawn from the seed alone, on every rank alike
+                maker = PairMaker(cfg.stft, cfg.task, cfg.degrade, crop_frames=tc.crop_frames,
+                                  gain_db_range=tc.gain_db_range, seed=tc.seed)
+                self.val_set = validation_pairs(AudioSegments(self.info.root, "val"), maker, tc.max_val_items)
+            else:
+                self.val_set = SpectrogramPairs(self.info.root, "val", with_waveforms=True, seed=tc.seed)
 
     # -- setup ---------------------------------------------------------------------------------
 
     def _check_dataset(self) -> None:
-        if self.info.stft != self.cfg.stft:
-            raise SpecsrError(f"{self.info.root}: the dataset was built with STFT {self.info.stft.to_dict()}, "
+        built = self.info.stft
+        if built is not None and built != self.cfg.stft:
+            raise SpecsrError(f"{self.info.root}: the dataset was built with STFT {built.to_dict()}, "
                               f"the config asks for {self.cfg.stft.to_dict()}; rebuild it with specsr convert "
                               "or change [stft] in the config")
         if self.info.sr_out != self.cfg.stft.sample_rate:
@@ -318,7 +333,9 @@ class Trainer:
     def _provenance(self) -> dict[str, Any]:
         return {"dataset_manifest_sha256": self.info.manifest_sha256, "step": self.step, "git_commit": git_commit(),
                 "train_config": self.cfg.train.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "world_size": self.world, "device": self.device.type, "best_val_lsd": self.best_lsd}
+                "world_size": self.world, "device": self.device.type, "best_val_lsd": self.best_lsd,
+                "dataset_kind": self.info.kind,
+                "degrade_config": self.cfg.degrade.to_dict() if self.info.kind == "audio" else None}
 
     def _checkpoint(self, kind: str) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -327,7 +344,8 @@ class Trainer:
                 "step": self.step, "best_val_lsd": self.best_lsd,
                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "data": self.train_set.generator.get_state()},
+                "rng": {"torch": torch.get_rng_state(), **({"data": self.train_set.generator.get_state()}
+                                                            if isinstance(self.train_set, SpectrogramPairs) else {})},
             }
             if self.disc is not None and self.opt_d is not None:
                 extra["discriminator"] = {k: v.detach().cpu() for k, v in self.disc.state_dict().items()}
@@ -382,7 +400,10 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         tc = self.cfg.train
-        _augment_gain(batch, tc.gain_db_range)
+        if self.pairs is not None:
+            batch = self.pairs.make(batch, self.step)  # the gain is one of the draws
+        else:
+            _augment_gain(batch, tc.gain_db_range)
         self.model.train()
         pred, target, mask = self._forward(batch)
         content = masked_l1(pred, target, mask)

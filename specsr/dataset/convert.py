@@ -2,14 +2,18 @@
 :func:`build_dataset` (with its settings check and :class:`ConvertSummary`). The per-file work runs in
 worker processes (:mod:`specsr.dataset.pairs`).
 
-Every array reaches the disk once: the workers return a file's arrays in memory and the parent copies
-them straight into the memory-mapped temp files of their shard, renamed into place when complete (a
-partial last shard is cut to its items in place, :func:`_keep_rows`).
+Two kinds: ``audio`` (the default; the kept segments as 16-bit PCM WAV shards, :class:`_AudioShardWriter`)
+and ``spectrograms`` (fixed low/high-resolution pairs, :class:`_ShardWriter`). Every array reaches the disk
+once: the workers return a file's arrays in memory and the parent copies them straight into the temp
+files of their shard, renamed into place when complete (a partial last spectrogram shard is cut to its
+items in place, :func:`_keep_rows`). A write that fails (a full disk) removes the unfinished shard; the
+manifest lists only complete ones, so a rerun resumes after the last of them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -29,18 +33,22 @@ from specsr import __version__
 from specsr.config import DEFAULT_SR_IN_CHOICES, STFT_PRESETS, ConvertConfig
 from specsr.dataset.pairs import NOISE_FLOOR_PROB, SILENT_SEGMENT_DB, TRIM_DB, FileResult, FileTask, Recipe, run_tasks
 from specsr.dataset.reader import (
+    AUDIO_SHARD_SUFFIX,
     DATASET_FORMAT,
     DATASET_VERSION,
     FEATURE,
     MANIFEST_NAME,
     SHARD_DIR,
     SPLITS,
+    dataset_kind,
     read_manifest,
     shard_file,
+    shard_file_names,
     shard_kinds,
 )
+from specsr.dataset.segments import wav_header, write_shard_header
 from specsr.dataset.sources import SourceScan, assign_splits, discover_sources, header_usable
-from specsr.degrade import FILTER_FAMILIES
+from specsr.degrade import family_names
 from specsr.errors import SpecsrError
 from specsr.spectral import n_frames
 from specsr.utils import atomic_output, atomic_write_text
@@ -155,6 +163,85 @@ class _ShardWriter:
         return record, items
 
 
+class _AudioShardWriter:
+    """Fills the audio shards of one split: segments appended to a 16-bit WAV temp file (from
+    :func:`~specsr.utils.atomic_output`), whose header gets its sizes and which is fsynced and renamed into
+    place when the shard holds ``shard_size`` segments or the run ends. Same interface as :class:`_ShardWriter`."""
+
+    def __init__(self, shard_dir: Path, split: str, first_index: int, shard_size: int, sample_rate: int) -> None:
+        self.shard_dir, self.split, self.next_index, self.shard_size = shard_dir, split, first_index, shard_size
+        self.sample_rate = sample_rate
+        self.items: list[dict[str, Any]] = []
+        self._files: contextlib.ExitStack | None = None
+        self._fh: io.BufferedWriter | None = None
+        self._n_samples = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.next_index:05d}"
+
+    def add(self, arrays: dict[str, np.ndarray], metas: list[dict[str, Any]]) -> list[tuple[dict, list[dict]]]:
+        pcm = arrays["pcm"]
+        filled = []
+        for meta in metas:
+            if self._fh is None:
+                self._open()
+            assert self._fh is not None
+            start, n = int(meta["start"]), int(meta["n_samples"])
+            try:
+                self._fh.write(pcm[start:start + n].astype("<i2").tobytes())
+            except BaseException:
+                self.abort()
+                raise
+            item = {k: v for k, v in meta.items() if k != "start"}
+            self.items.append({**item, "shard": self.name, "offset": self._n_samples})
+            self._n_samples += n
+            if len(self.items) == self.shard_size:
+                filled.append(self._finish())
+        return filled
+
+    def close(self) -> tuple[dict[str, Any], list[dict]] | None:
+        return self._finish() if self.items else None
+
+    def abort(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+        files, self._files = self._files, None
+        if files is not None:
+            stop = SpecsrError("the shard was not finished")
+            files.__exit__(type(stop), stop, None)
+        self.items, self._n_samples = [], 0
+
+    def _open(self) -> None:
+        self._files = contextlib.ExitStack()
+        try:
+            tmp = self._files.enter_context(atomic_output(self.shard_dir / (self.name + AUDIO_SHARD_SUFFIX)))
+            self._fh = open(tmp, "wb")  # noqa: SIM115 (closed in _finish or abort)
+            self._fh.write(wav_header(self.sample_rate, 0))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self) -> tuple[dict[str, Any], list[dict]]:
+        assert self._fh is not None and self._files is not None
+        try:
+            write_shard_header(self._fh, self.sample_rate, self._n_samples)
+            self._fh.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._fh = None
+        files, self._files = self._files, None
+        files.close()  # fsync and rename into place
+        record = {"name": self.name, "split": self.split, "n_items": len(self.items), "n_samples": self._n_samples}
+        items = self.items
+        self.items, self._n_samples = [], 0
+        self.next_index += 1
+        return record, items
+
+
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, separators=(",", ":")))
 
@@ -189,7 +276,8 @@ def _prepare_output(root: Path) -> dict[str, Any] | None:
 
 def _remove_strays(root: Path, manifest: dict[str, Any]) -> None:
     """Delete files no manifest entry accounts for (temp files, shards of a killed run, old work folders)."""
-    listed = {f"{s['name']}.{kind}.npy" for s in manifest["shards"] for kind in shard_kinds(s["split"])}
+    kind = dataset_kind(manifest)
+    listed = {name for s in manifest["shards"] for name in shard_file_names(kind, s)}
     for p in (root / SHARD_DIR).iterdir():
         if p.name not in listed:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -239,6 +327,7 @@ class ConvertSummary:
     disk_bytes: int
     wall_seconds: float
     warnings: list[str] = field(default_factory=list)
+    kind: str = "audio"  # or "spectrograms"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,13 +343,16 @@ class ConvertSummary:
         lines.append(files)
         lines.append(f"audio used: {self.seconds_used / 60:.1f} min in {self.segments_used} segments"
                      f" ({self.segments_silent} silent segments dropped)")
-        lines.append("pairs: " + ", ".join(f"{s} {self.pairs.get(s, 0)}" for s in SPLITS))
+        what = "segments" if self.kind == "audio" else "pairs"
+        lines.append(f"{what}: " + ", ".join(f"{s} {self.pairs.get(s, 0)}" for s in SPLITS))
         by = "speaker/folder" if self.split_mode == "group" else "file (only one group)"
         lines.append("groups: " + ", ".join(f"{s} {self.groups.get(s, 0)}" for s in SPLITS) + f" (split by {by})")
         tests = ", ".join(f"{s} ({n} files)" for s, n in sorted(self.test_files.items())) or "none found"
         lines.append(f"test speakers excluded: {tests}")
         size = f"{self.disk_bytes / 1e9:.2f} GB" if self.disk_bytes >= 1e9 else f"{self.disk_bytes / 1e6:.1f} MB"
-        lines.append(f"disk: {size} in {self.n_shards} shards")
+        per_min = f" ({self.disk_bytes / 1e6 / (self.seconds_used / 60):.1f} MB per minute of audio)" \
+            if self.seconds_used > 0 else ""
+        lines.append(f"disk: {size} in {self.n_shards} shards{per_min}")
         run = f"time: {self.wall_seconds:.1f} s ({self.files_processed} files processed this run"
         if self.files_resumed:
             run += f", {self.files_resumed} done before"
@@ -274,7 +366,8 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
                   config: ConvertConfig | None = None, *, workers: int | None = None, max_files: int | None = None,
                   progress: bool = True, on_warning: Callable[[str], None] | None = None,
                   **overrides: Any) -> ConvertSummary:
-    """Build (or resume) a dataset of spectrogram pairs from ``sources`` in ``output_dir``.
+    """Build (or resume) a dataset from ``sources`` in ``output_dir``: audio segments (the default), or
+    spectrogram pairs with ``spectrograms=True``.
 
     ``config`` is the recipe (:class:`~specsr.config.ConvertConfig`, whose defaults are used when None);
     ``overrides`` replace some of its fields (``build_dataset(src, out, variants=2)``). ``workers``:
@@ -306,9 +399,15 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
     made_root = not root.exists()
     manifest = _prepare_output(root)
     started_here = manifest is None  # a new dataset, not one resumed
-    header = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "stft": recipe.stft.to_dict(),
-              "sr_out": cfg.sr_out, "segment_samples": recipe.segment_samples, "n_frames": recipe.n_frames,
-              "feature": FEATURE, "settings": settings}
+    if recipe.kind == "audio":
+        header = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "kind": "audio", "sr_out": cfg.sr_out,
+                  "segment_samples": recipe.segment_samples, "sample_format": "pcm16", "settings": settings}
+    else:
+        header = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "kind": "spectrograms",
+                  "stft": recipe.stft.to_dict(), "sr_out": cfg.sr_out, "segment_samples": recipe.segment_samples,
+                  "n_frames": recipe.n_frames, "feature": FEATURE, "settings": settings}
+    if manifest is not None:
+        _check_resumable(root, manifest, recipe.kind)
     if manifest is None:
         manifest = {**header, "specsr_version": __version__, "shard_size": cfg.shard_size, "split_mode": split_mode,
                     "shards": [], "items": [], "sources": {}, "summary": {}}
@@ -331,8 +430,10 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
     considered = scan.files if max_files is None else scan.files[:max_files]
     done = manifest["sources"]
     todo = [f for f in considered if f.relpath not in done]
-    writers = {s: _ShardWriter(root / SHARD_DIR, s, sum(1 for x in manifest["shards"] if x["split"] == s),
-                               cfg.shard_size, recipe) for s in SPLITS}
+    first = {s: sum(1 for x in manifest["shards"] if x["split"] == s) for s in SPLITS}
+    writers: dict[str, _ShardWriter | _AudioShardWriter] = {
+        s: _AudioShardWriter(root / SHARD_DIR, s, first[s], cfg.shard_size, cfg.sr_out) if recipe.kind == "audio"
+        else _ShardWriter(root / SHARD_DIR, s, first[s], cfg.shard_size, recipe) for s in SPLITS}
     state = _BuildState(root, manifest)
     tasks = (FileTask(f, splits[f.relpath], recipe) for f in todo)
     warnings: list[str] = []
@@ -343,6 +444,7 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
 
     bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     seconds_run, pairs_run = 0.0, 0
+    postfix_name = "segments" if recipe.kind == "audio" else "pairs"
     named: dict[str, int] = {}  # skip reason -> files skipped for it this run
     try:
         for res in run_tasks(tasks, n_workers):
@@ -362,41 +464,51 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
                 seconds_run += res.seconds
                 pairs_run += len(res.items)
             bar.update(1)
-            bar.set_postfix(min=f"{seconds_run / 60:.1f}", pairs=pairs_run, refresh=False)
+            bar.set_postfix({"min": f"{seconds_run / 60:.1f}", postfix_name: pairs_run}, refresh=False)
         for writer in writers.values():
             last = writer.close()
             if last is not None:
                 state.shard_done(*last)
-    except BaseException:
+    except BaseException as exc:
         for writer in writers.values():
             writer.abort()
         bar.close()
         if started_here and not manifest["shards"]:
             _discard(root, made_root)  # nothing to resume from: leave no half-made dataset behind
         else:
-            state.save(force=True)  # what is complete so far stays usable, even after an interrupt
+            with contextlib.suppress(OSError):  # a full disk may refuse the manifest too: the last one stays
+                state.save(force=True)  # what is complete so far stays usable, even after an interrupt
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = (f"the dataset keeps its {len(manifest['shards'])} complete shards; free space and rerun the same "
+                    "command to resume" if manifest["shards"] else "nothing was kept")
+            raise SpecsrError(f"{root}: out of disk space while writing a shard; the unfinished shard was removed; "
+                              f"{kept}") from None
+        if isinstance(exc, OSError):
+            raise SpecsrError(f"{root}: cannot write the dataset ({exc.strerror or exc}); the unfinished shard was "
+                              "removed; rerun to resume") from None
         raise
     bar.close()
     state.save(force=True)
 
     summary = _summarise(manifest, scan, len(todo), len(considered) - len(todo), len(scan.files) - len(considered),
                          split_mode, root, time.monotonic() - t0, warnings)
+    summary.kind = recipe.kind
     for s in SPLITS:
         if summary.pairs.get(s, 0) == 0 and not (s == "val" and cfg.val_fraction == 0) and summary.files_left == 0:
             warnings.append(f"the {s} split is empty")
-    warnings.extend(_val_share_warnings(manifest["items"], cfg.val_fraction))
+    warnings.extend(_val_share_warnings(manifest["items"], cfg.val_fraction, postfix_name))
     if not manifest["items"]:
         if started_here:
             _discard(root, made_root)
         reasons = ", ".join(f"{r}: {n}" for r, n in summary.files_skipped.items())
-        raise SpecsrError(f"no training pairs were written: every source file was skipped ({reasons})"
+        raise SpecsrError(f"no training {postfix_name} were written: every source file was skipped ({reasons})"
                           + ("; no dataset was left behind" if started_here else ""))
     manifest["summary"] = summary.to_dict()
     _write_json_atomic(root / MANIFEST_NAME, manifest)
     return summary
 
 
-def _val_share_warnings(items: list[dict[str, Any]], val_fraction: float) -> list[str]:
+def _val_share_warnings(items: list[dict[str, Any]], val_fraction: float, noun: str = "pairs") -> list[str]:
     """Warnings when the split by group came out lopsided: validation holds far more of the pairs than asked
     (a large group drawn for it: training loses that much), or one group is most of validation (validation
     mostly measures it; only when val has several groups)."""
@@ -404,12 +516,12 @@ def _val_share_warnings(items: list[dict[str, Any]], val_fraction: float) -> lis
     total = sum(val.values())
     out = []
     if items and total / len(items) > max(2 * val_fraction, val_fraction + VAL_EXCESS_WARN):
-        out.append(f"validation holds {100 * total / len(items):.0f} % of the pairs ({', '.join(sorted(val))}; "
+        out.append(f"validation holds {100 * total / len(items):.0f} % of the {noun} ({', '.join(sorted(val))}; "
                    f"{100 * val_fraction:.0f} % asked): training loses them; --val-groups chooses smaller groups")
     if len(val) >= 2 and total:
         group, n = val.most_common(1)[0]
         if n / total > VAL_GROUP_SHARE_WARN:
-            out.append(f"validation is {100 * n / total:.0f} % one group ({group}: {n} of {total} pairs): "
+            out.append(f"validation is {100 * n / total:.0f} % one group ({group}: {n} of {total} {noun}): "
                        "validation LSD will mostly measure it; --val-groups chooses the validation groups")
     return out
 
@@ -425,10 +537,20 @@ def _discard(root: Path, made_root: bool) -> None:
 
 def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
     """Check the recipe (the one place that does); returns the manifest's ``settings`` and the workers' recipe."""
+    kind = "spectrograms" if cfg.spectrograms else "audio"
+    if kind == "audio":
+        defaults = ConvertConfig()
+        pair_options = {"sr_in_choices": "--sr-in", "sr_in_range": "--sr-in-range", "filters": "--filters",
+                        "variants": "--variants", "noise_floor_db": "--noise-floor-db", "stft_preset": "--stft-preset"}
+        given = [flag for name, flag in pair_options.items() if getattr(cfg, name) != getattr(defaults, name)]
+        if given:
+            raise SpecsrError(f"{', '.join(given)}: for fixed spectrogram pairs only (add --spectrograms); an audio "
+                              "dataset stores the audio, and training draws a fresh degradation for every example "
+                              "([degrade] in the training config)")
     if cfg.stft_preset not in STFT_PRESETS:
         raise SpecsrError(f"unknown STFT preset {cfg.stft_preset!r}; choose from {', '.join(STFT_PRESETS)}")
     stft_cfg, sr_out = STFT_PRESETS[cfg.stft_preset], cfg.sr_out
-    if stft_cfg.sample_rate != sr_out:
+    if kind == "spectrograms" and stft_cfg.sample_rate != sr_out:
         raise SpecsrError(f"STFT preset {cfg.stft_preset} is for {stft_cfg.sample_rate} Hz but sr_out is {sr_out} Hz")
     if cfg.sr_in_choices is not None and cfg.sr_in_range is not None:
         raise SpecsrError("give input rates as a list or as a range, not both")
@@ -440,21 +562,17 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
         raise SpecsrError(f"input rates must be between 0 and sr_out={sr_out} Hz, got {list(choices)}")
     if rng_hz is not None and not 0 < rng_hz[0] <= rng_hz[1] < sr_out:
         raise SpecsrError(f"the input rate range must be low:high within (0, {sr_out}) Hz, got {rng_hz}")
-    families: list[str] = []
-    for name in cfg.filters:
-        for fam in FILTER_FAMILIES if name == "mix" else (name,):
-            if fam not in FILTER_FAMILIES:
-                raise SpecsrError(f"unknown filter {fam!r}; choose mix or from {', '.join(FILTER_FAMILIES)}")
-            if fam not in families:
-                families.append(fam)
-    if not families:
-        raise SpecsrError("no degradation filter given")
+    if not 8000 <= sr_out <= 384000:
+        raise SpecsrError(f"sr_out must be a rate in 8000..384000 Hz, got {sr_out}")
+    families = list(family_names(cfg.filters))
     if not isinstance(cfg.variants, int) or cfg.variants < 1:
         raise SpecsrError(f"variants must be >= 1, got {cfg.variants!r}")
     segment_samples = int(round(cfg.segment_seconds * sr_out))
-    if not cfg.segment_seconds > 0 or segment_samples < stft_cfg.n_fft:
-        raise SpecsrError(f"segment seconds must give at least n_fft={stft_cfg.n_fft} samples, "
-                          f"got {cfg.segment_seconds}")
+    min_samples = stft_cfg.n_fft if kind == "spectrograms" else sr_out // 10
+    if not cfg.segment_seconds > 0 or segment_samples < min_samples:
+        raise SpecsrError(f"segment seconds must give at least {min_samples} samples"
+                          + (f" (n_fft={stft_cfg.n_fft})" if kind == "spectrograms" else " (0.1 s)")
+                          + f", got {cfg.segment_seconds}")
     if not 0 <= cfg.val_fraction < 1:
         raise SpecsrError(f"val fraction must be in [0, 1), got {cfg.val_fraction}")
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
@@ -469,6 +587,20 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
     if cfg.shard_size < 1:
         raise SpecsrError(f"shard size must be >= 1, got {cfg.shard_size}")
     tests = sorted({s.strip().lower() for s in cfg.test_speakers if s.strip()})
+    recipe = Recipe(stft=stft_cfg, sr_out=sr_out, segment_samples=segment_samples,
+                    n_frames=n_frames(segment_samples, stft_cfg), sr_in_choices=choices, sr_in_range=rng_hz,
+                    families=tuple(families), variants=cfg.variants, seed=cfg.seed, noise_floor_db=noise,
+                    min_content_hz=float(cfg.min_content_hz), allow_band_limited=bool(cfg.allow_band_limited),
+                    kind=kind)
+    if kind == "audio":
+        settings: dict[str, Any] = {
+            "segment_seconds": float(cfg.segment_seconds), "seed": cfg.seed, "val_fraction": float(cfg.val_fraction),
+            "test_speakers": tests, "min_content_hz": float(cfg.min_content_hz),
+            "allow_band_limited": bool(cfg.allow_band_limited), "all_mics": bool(cfg.all_mics), "trim_db": TRIM_DB,
+            "silent_segment_db": SILENT_SEGMENT_DB}
+        if cfg.val_groups:
+            settings["val_groups"] = sorted(set(cfg.val_groups))
+        return settings, recipe
     settings = {
         "sr_in_choices": list(choices) if choices is not None else None,
         "sr_in_range": list(rng_hz) if rng_hz is not None else None, "filters": families, "variants": cfg.variants,
@@ -480,11 +612,20 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
     }
     if cfg.val_groups:  # recorded only when used, so that datasets built before the option still resume
         settings["val_groups"] = sorted(set(cfg.val_groups))
-    recipe = Recipe(stft=stft_cfg, sr_out=sr_out, segment_samples=segment_samples,
-                    n_frames=n_frames(segment_samples, stft_cfg), sr_in_choices=choices, sr_in_range=rng_hz,
-                    families=tuple(families), variants=cfg.variants, seed=cfg.seed, noise_floor_db=noise,
-                    min_content_hz=float(cfg.min_content_hz), allow_band_limited=bool(cfg.allow_band_limited))
     return settings, recipe
+
+
+def _check_resumable(root: Path, manifest: dict[str, Any], kind: str) -> None:
+    """A rerun adds to a dataset of the same kind and format version only."""
+    have = dataset_kind(manifest)
+    if manifest.get("version") != DATASET_VERSION:
+        raise SpecsrError(f"{root}: a dataset of an older format (version {manifest.get('version')}, {have}); "
+                          "training still reads it, but convert cannot add to it: rerun specsr convert into a "
+                          "new output folder")
+    if have != kind:
+        flag = "without --spectrograms" if have == "audio" else "with --spectrograms"
+        raise SpecsrError(f"{root} holds {'audio segments' if have == 'audio' else 'spectrogram pairs'}; "
+                          f"resume it {flag}, or build into a new output folder")
 
 
 class _BuildState:

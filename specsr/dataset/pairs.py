@@ -1,7 +1,8 @@
-"""One source file to training pairs, in worker processes: read and mix to mono, resample, trim the
-silences, cut into segments, draw each segment's degraded variants (:func:`specsr.degrade.random_degradation`,
-optionally over a noise floor) and compute both sides' log-power spectrograms; and the process pool
-that runs files in order with a bounded amount of results in memory.
+"""One source file to what a dataset stores, in worker processes: read and mix to mono, resample, trim the
+silences and cut into segments; then either the kept segments as 16-bit PCM (an audio dataset: training
+makes the pairs on the fly) or each segment's degraded variants (:func:`specsr.degrade.random_degradation`,
+optionally over a noise floor) with both sides' log-power spectrograms (``--spectrograms``); and the
+process pool that runs files in order with a bounded amount of results in memory.
 
 A worker returns a file's arrays in memory (pickled through the pool); the parent writes them into the
 shards (:mod:`specsr.dataset.convert`), so every array reaches the disk once.
@@ -36,6 +37,7 @@ SILENT_SEGMENT_DB = 50.0  # segments this far below the file's loudest segment a
 NOISE_FLOOR_PROB = 0.5  # share of variants that get a noise floor
 _TRIM_BLOCK = 1024  # samples per frame of the silence trim
 _READ_BLOCK = 1 << 22  # frames per read of a long file
+PCM_SCALE = 32768.0  # int16 value = round(sample * PCM_SCALE): what libsndfile reads back as sample exactly
 # Memory: a file's result holds all its arrays (a pair of 3-s segments of the 48k-2048 STFT is 1.2 MB,
 # twice that with the waveforms of val). At most 2 x workers files are in flight (queued, in a worker,
 # or done and waiting for their turn), and beyond the first of them no more than _IN_FLIGHT_BYTES by
@@ -60,6 +62,7 @@ class Recipe:
     noise_floor_db: tuple[float, float] | None
     min_content_hz: float
     allow_band_limited: bool
+    kind: str = "spectrograms"  # or "audio"
 
     def layout(self, kind: str) -> tuple[np.dtype, tuple[int, ...]]:
         """dtype and shape of one item of the array ``kind``."""
@@ -153,6 +156,8 @@ def _process_file_unsafe(task: FileTask) -> FileResult:
     kept = [k for k in range(n_seg) if level_db[k] >= level_db.max() - SILENT_SEGMENT_DB]
     if not kept:
         return _skipped(task, "silent")
+    if r.kind == "audio":
+        return _audio_result(task, x, [bounds[k] for k in kept], kept, n_seg, content_hz, sr)
 
     n_items = len(kept) * r.variants
     out: dict[str, np.ndarray] = {}
@@ -177,6 +182,28 @@ def _process_file_unsafe(task: FileTask) -> FileResult:
         items.extend(metas)
     return FileResult(src.relpath, task.split, "used", seconds=seconds, sample_rate=sr, n_segments=n_seg,
                        silent_segments=n_seg - len(kept), items=items, arrays=out)
+
+
+def _audio_result(task: FileTask, x: np.ndarray, bounds: list[tuple[int, int]], kept: list[int], n_seg: int,
+                  content_hz: float, source_sr: int) -> FileResult:
+    """The kept segments of ``x`` as one int16 array (``arrays["pcm"]``), one item per segment (its ``start``
+    and ``n_samples`` in that array). A file whose peak would clip 16 bits is scaled down (``gain``)."""
+    src, r = task.source, task.recipe
+    peak = max(float(np.max(np.abs(x[a:b]))) for a, b in bounds)
+    full_scale = 32767.0 / PCM_SCALE
+    gain = full_scale / peak if peak > full_scale else 1.0
+    pcm = np.empty(sum(b - a for a, b in bounds), dtype=np.int16)
+    items: list[dict[str, Any]] = []
+    pos = 0
+    for k, (a, b) in zip(kept, bounds, strict=True):
+        seg = x[a:b] if gain == 1.0 else x[a:b] * np.float32(gain)
+        pcm[pos:pos + b - a] = np.clip(np.rint(seg * PCM_SCALE), -32768, 32767).astype(np.int16)
+        items.append({"id": f"{src.relpath}:{k}", "source": src.relpath, "group": src.group, "split": task.split,
+                      "segment": k, "start": pos, "n_samples": b - a, "source_sr": source_sr,
+                      "source_nyquist_hz": round(content_hz, 3), "gain": round(gain, 6)})
+        pos += b - a
+    return FileResult(src.relpath, task.split, "used", seconds=pos / r.sr_out, sample_rate=source_sr,
+                      n_segments=n_seg, silent_segments=n_seg - len(kept), items=items, arrays={"pcm": pcm})
 
 
 def _make_variants(segment: np.ndarray, seg_index: int, src: SourceFile, split: str, content_hz: float,
@@ -258,6 +285,8 @@ def _result_bytes(task: FileTask) -> int:
         seconds = audio_info(task.source.path).seconds
     except SpecsrError:
         return 0
+    if r.kind == "audio":
+        return math.ceil(seconds * r.sr_out) * 2
     per_item = 0
     for kind in shard_kinds(task.split):
         dtype, shape = r.layout(kind)

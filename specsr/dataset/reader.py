@@ -1,6 +1,10 @@
 """Reading a dataset: the on-disk format's names and checks, :func:`load_dataset_info` (the parsed
-manifest) and :class:`SpectrogramPairs`, the training reader (a torch ``Dataset`` over memory-mapped
-shards)."""
+manifest) and :class:`SpectrogramPairs`, the reader of a spectrogram dataset (a torch ``Dataset`` over
+memory-mapped shards). Audio datasets are read by :mod:`specsr.dataset.segments`.
+
+Versions: 2 (this one) has a ``kind``, ``audio`` or ``spectrograms``; version 1 (specsr before audio
+datasets) held spectrogram pairs only and is read as such.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +25,15 @@ from specsr.spectral import LOG_POWER_FLOOR
 
 MANIFEST_NAME = "manifest.json"
 DATASET_FORMAT = "specsr-dataset"
-DATASET_VERSION = 1
+DATASET_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+KINDS = ("audio", "spectrograms")
 FEATURE = "log10_power"
 SPLITS = ("train", "val")
 SHARD_DIR = "shards"
 SPEC_KINDS = ("input", "target")  # float16 [N, F, n_frames], in every shard
 WAVE_KINDS = ("wav_input", "wav_target")  # float32 [N, segment_samples], in val shards only
+AUDIO_SHARD_SUFFIX = ".wav"  # an audio shard: 16-bit mono PCM WAV at sr_out, the segments one after another
 # The value a crop pads with: log10 of the log-power floor (silence).
 LOG_POWER_PAD = math.log10(LOG_POWER_FLOOR)
 
@@ -40,6 +47,18 @@ def shard_file(shard_dir: Path, name: str, kind: str) -> Path:
     return shard_dir / f"{name}.{kind}.npy"
 
 
+def shard_file_names(dataset_kind: str, shard: dict[str, Any]) -> list[str]:
+    """The file names (in ``shards/``) of a shard record of a dataset of ``dataset_kind``."""
+    if dataset_kind == "audio":
+        return [shard["name"] + AUDIO_SHARD_SUFFIX]
+    return [f"{shard['name']}.{kind}.npy" for kind in shard_kinds(shard["split"])]
+
+
+def dataset_kind(manifest: dict[str, Any]) -> str:
+    """``audio`` or ``spectrograms`` (a version-1 dataset)."""
+    return str(manifest.get("kind", "spectrograms"))
+
+
 def read_manifest(root: Path) -> dict[str, Any]:
     """``root/manifest.json``, checked to be a specsr dataset of the version this code reads."""
     path = root / MANIFEST_NAME
@@ -51,9 +70,14 @@ def read_manifest(root: Path) -> dict[str, Any]:
         raise SpecsrError(f"{path}: cannot read the manifest ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != DATASET_FORMAT:
         raise SpecsrError(f"{root}: not a specsr dataset ({MANIFEST_NAME} has no format {DATASET_FORMAT!r})")
-    if data.get("version") != DATASET_VERSION:
-        raise SpecsrError(f"{root}: dataset version {data.get('version')!r} is not supported "
-                          f"(this specsr reads version {DATASET_VERSION})")
+    version = data.get("version")
+    if version not in READABLE_VERSIONS:
+        newer = isinstance(version, int) and version > DATASET_VERSION
+        raise SpecsrError(f"{root}: dataset version {version!r} is not supported (this specsr reads versions "
+                          f"{', '.join(map(str, READABLE_VERSIONS))})"
+                          + ("; it was made by a newer specsr: upgrade" if newer else "; rerun specsr convert"))
+    if dataset_kind(data) not in KINDS:
+        raise SpecsrError(f"{root}: unknown dataset kind {data.get('kind')!r}; rerun specsr convert")
     return data
 
 
@@ -62,7 +86,9 @@ class DatasetInfo:
     """A parsed ``manifest.json``."""
 
     root: Path
-    stft: STFTConfig
+    kind: str  # "audio" or "spectrograms"
+    version: int
+    stft: STFTConfig | None  # spectrogram datasets: the STFT of their images
     sr_out: int
     n_frames: int
     segment_samples: int
@@ -80,16 +106,20 @@ def load_dataset_info(root: str | os.PathLike) -> DatasetInfo:
     data = read_manifest(root)
     try:
         raw = (root / MANIFEST_NAME).read_bytes()
-        info = DatasetInfo(root=root, stft=STFTConfig.from_dict(data["stft"]), sr_out=int(data["sr_out"]),
-                           n_frames=int(data["n_frames"]), segment_samples=int(data["segment_samples"]),
+        kind = dataset_kind(data)
+        info = DatasetInfo(root=root, kind=kind, version=int(data["version"]),
+                           stft=STFTConfig.from_dict(data["stft"]) if kind == "spectrograms" else None,
+                           sr_out=int(data["sr_out"]), n_frames=int(data.get("n_frames", 0)),
+                           segment_samples=int(data["segment_samples"]),
                            settings=dict(data["settings"]), items=list(data["items"]), shards=list(data["shards"]),
                            manifest_sha256=hashlib.sha256(raw).hexdigest())
     except (KeyError, TypeError, ValueError) as exc:
         raise SpecsrError(f"{root / MANIFEST_NAME}: malformed manifest ({type(exc).__name__}: {exc})") from None
     for shard in info.shards:
-        for kind in SPEC_KINDS:
-            if not shard_file(root / SHARD_DIR, shard["name"], kind).is_file():
-                raise SpecsrError(f"{root}: shard {shard['name']} is listed but its {kind} file is missing")
+        names = shard_file_names(info.kind, shard)[: 1 if info.kind == "audio" else len(SPEC_KINDS)]
+        for name in names:
+            if not (root / SHARD_DIR / name).is_file():
+                raise SpecsrError(f"{root}: shard {shard['name']} is listed but its file {name} is missing")
     return info
 
 
@@ -112,6 +142,9 @@ class SpectrogramPairs(torch.utils.data.Dataset):
         if crop_frames is not None and crop_frames < 1:
             raise SpecsrError(f"crop frames must be >= 1, got {crop_frames}")
         self.info = load_dataset_info(root)
+        if self.info.kind != "spectrograms":
+            raise SpecsrError(f"{root}: an audio dataset holds no spectrogram pairs (training makes them on the "
+                              "fly); specsr convert --spectrograms writes them")
         self.split = split
         self.items = [it for it in self.info.items if it["split"] == split]
         if not self.items:
