@@ -15,7 +15,7 @@ from specsr.cli.app import app
 from specsr.config import ConvertConfig
 from specsr.dataset.reader import load_dataset_info
 
-FAST = ["--segment-seconds", "0.5", "--variants", "1", "--workers", "1", "--quiet"]
+FAST = ["--segment-seconds", "0.5", "--variants", "1", "--workers", "1", "--quiet", "--spectrograms"]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from specsr.errors import SpecsrError
 
 SR = 48000
 SEGMENT_S = 0.5  # 24000 samples -> 47 frames of the default 48k-2048 STFT
-FAST = dict(segment_seconds=SEGMENT_S, variants=2, workers=1, progress=False)
+FAST = dict(segment_seconds=SEGMENT_S, variants=2, workers=1, progress=False, spectrograms=True)
 
 
 def write_noise(path: Path, *, sr: int = SR, seconds: float = 1.2, channels: int = 1, seed: int = 0,
@@ -181,7 +181,7 @@ def test_each_array_is_written_once(plain_source: Path, tmp_path: Path, monkeypa
     monkeypatch.setattr(np.lib.format, "open_memmap", recording_open_memmap)
     monkeypatch.setattr(os, "replace", recording_replace)
     out = tmp_path / "ds"
-    config = ConvertConfig(segment_seconds=SEGMENT_S, variants=2, shard_size=3)
+    config = ConvertConfig(segment_seconds=SEGMENT_S, variants=2, shard_size=3, spectrograms=True)
     build_dataset([plain_source], out, config, workers=1, progress=False)
     shard_files = sorted((out / "shards").iterdir())
     # one memmap per shard file, in the shards folder (no per-file work files, no copy of a partial shard)
@@ -196,7 +196,7 @@ def test_each_array_is_written_once(plain_source: Path, tmp_path: Path, monkeypa
             assert shape[0] == shard["n_items"] and offset % 64 == 0
             assert p.stat().st_size == offset + shard["n_items"] * math.prod(shape[1:]) * dtype.itemsize
     build_dataset([plain_source], tmp_path / "same", workers=1, progress=False, segment_seconds=SEGMENT_S,
-                  variants=2, shard_size=3)  # keyword overrides of the defaults: the same recipe
+                  variants=2, shard_size=3, spectrograms=True)  # keyword overrides of the defaults: the same recipe
     assert load_dataset_info(tmp_path / "same").settings == info.settings
     assert_same_content(out, tmp_path / "same")
 

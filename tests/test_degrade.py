@@ -1,12 +1,23 @@
-"""The degradation: every family leaves < -60 dB above its cutoff and keeps the band below."""
+"""The degradation: every family leaves < -60 dB above its cutoff and keeps the band below; the batched
+torch path (training's pairs on the fly) against the scipy reference: within 0.5 dB in the pass band,
+at least the reference's stop-band depth."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import noise
 
-from specsr.degrade import FILTER_FAMILIES, apply, band_limit, random_degradation
+from specsr.degrade import (
+    FILTER_FAMILIES,
+    Degradation,
+    apply,
+    band_limit,
+    chain_response,
+    degrade_batch,
+    random_degradation,
+)
 from specsr.errors import SpecsrError
 
 SR = 48000
@@ -63,3 +74,76 @@ def test_bad_arguments():
         band_limit(noise(0.1, SR), SR)
     with pytest.raises(SpecsrError, match="cutoff_hz"):
         band_limit(noise(0.1, SR), SR, cutoff_hz=30000)
+
+
+def db(x: np.ndarray) -> np.ndarray:
+    return 20 * np.log10(np.maximum(np.abs(x), 1e-15))
+
+
+# (family, input rate, cutoff, order): every reference family, rates from 4 to 24 kHz, odd ones included
+CHAINS = [("resample_poly", 8000, 4000, 8), ("resample_poly", 22050, 11025, 8), ("soxr", 16000, 8000, 8),
+          ("soxr", 11025, 5512.5, 8), ("cheby1", 16000, 7300, 6), ("cheby1", 8000, 3900, 12),
+          ("butter", 24000, 11000, 12), ("butter", 4000, 2000, 4), ("resample_poly", 12000, 5000, 8)]
+
+
+@pytest.mark.parametrize(("family", "sr_in", "cutoff", "order"), CHAINS)
+def test_device_response_matches_the_reference(family, sr_in, cutoff, order):
+    """The closed-form response against the reference's impulse response (scipy filters, real resampling)."""
+    n = 1 << 16
+    impulse = np.zeros(n, np.float32)
+    impulse[n // 2] = 1.0
+    y = band_limit(impulse, SR, sr_in=sr_in, cutoff_hz=cutoff, filter=family, order=order)
+    ref = db(np.fft.rfft(np.roll(y, -n // 2).astype(np.float64)))
+    est = db(chain_response(Degradation(sr_in, cutoff, family, order), SR, n).numpy())
+    f = np.fft.rfftfreq(n, 1 / SR)
+    passband = f <= 0.9 * cutoff
+    assert np.max(np.abs(est[passband] - ref[passband])) < 0.5
+    stopband = f >= 1.1 * sr_in / 2
+    # the reference's stop band ends in float32 rounding (about -100 dB); the device path is at least as deep
+    assert ref[stopband].max() < -95 and est[stopband].max() <= ref[stopband].max() + 1.0
+
+
+def test_shelf_leaves_the_band_above_down():
+    d = Degradation(34000, 17000.0, "shelf", shelf_db=30.0)
+    r = db(chain_response(d, SR, 1 << 14).numpy())
+    f = np.fft.rfftfreq(1 << 14, 1 / SR)
+    assert np.abs(r[f < 16000]).max() < 1e-6 and np.abs(r[f > 17500] + 30.0).max() < 1e-6
+    x = noise(0.5, SR)[0]
+    y = band_limit(x, SR, cutoff_hz=17000.0, filter="shelf", shelf_db=30.0)
+    spec_x, spec_y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+    fx = np.fft.rfftfreq(len(x), 1 / SR)
+    assert abs(np.median(db(spec_y[fx > 18000] / spec_x[fx > 18000])) + 30.0) < 0.01
+
+
+@pytest.mark.parametrize(("family", "sr_in", "cutoff", "order"), CHAINS[:6])
+def test_degrade_batch_matches_the_reference_on_noise(family, sr_in, cutoff, order):
+    """The whole batched path on a signal: level per band within 0.5 dB of the reference in the pass band."""
+    x = noise(1.0, SR, channels=2, seed=3)
+    draws = [Degradation(sr_in, cutoff, family, order), Degradation(sr_in, cutoff, family, order, gain_db=-6.0)]
+    low, target = degrade_batch(torch.from_numpy(x), SR, draws)
+    np.testing.assert_allclose(target[1].numpy(), x[1] * 10 ** (-6 / 20), rtol=1e-6)
+    ref = band_limit(x[0], SR, sr_in=sr_in, cutoff_hz=cutoff, filter=family, order=order)
+    margin = 4096  # the frequency-domain filter is circular: leave the ends out
+    spec = lambda v: np.abs(np.fft.rfft(v[margin:-margin] * np.hanning(len(v) - 2 * margin))) ** 2  # noqa: E731
+    f = np.fft.rfftfreq(len(x[0]) - 2 * margin, 1 / SR)
+    edges = np.linspace(100, 0.9 * cutoff, 12)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        band = (f >= lo) & (f < hi)
+        assert abs(10 * np.log10(spec(low[0].numpy())[band].sum() / spec(ref)[band].sum())) < 0.5
+    above = f > 1.1 * sr_in / 2
+    assert 10 * np.log10(spec(low[0].numpy())[above].sum() / spec(x[0])[above].sum()) < -60
+
+
+def test_degrade_batch_noise_floor_is_seeded_and_at_its_level():
+    x = torch.zeros(2, 48000)
+    draws = [Degradation(16000, 8000.0, "soxr", noise_db=-60.0, noise_colour="white"),
+             Degradation(16000, 8000.0, "soxr", noise_db=-70.0, noise_colour="pink")]
+    _, a = degrade_batch(x, SR, draws, torch.Generator().manual_seed(1))
+    _, b = degrade_batch(x, SR, draws, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    rms_db = 10 * torch.log10(a.square().mean(dim=-1))
+    assert torch.allclose(rms_db, torch.tensor([-60.0, -70.0]), atol=0.01)
+    spec = torch.fft.rfft(a[1]).abs().square()
+    f = torch.fft.rfftfreq(48000, 1 / SR)
+    low_band, high_band = spec[(f > 200) & (f < 400)].mean(), spec[(f > 12800) & (f < 25600 / 2 + 12800)].mean()
+    assert 10 * torch.log10(low_band / high_band) > 15  # pink: about 3 dB per octave, ~6 octaves apart

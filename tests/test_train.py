@@ -49,7 +49,7 @@ def dataset(tmp_path_factory) -> Path:
             sig = tone + 0.05 * rng.standard_normal(len(t))
             sf.write(p, sig.astype(np.float32), 48000, subtype="FLOAT")
     build_dataset([root / "src"], root / "ds", variants=2, segment_seconds=0.5, val_fraction=0.34, workers=1,
-                  stft_preset="48k-1024", progress=False)
+                  stft_preset="48k-1024", progress=False, spectrograms=True)
     return root / "ds"
 
 
@@ -103,6 +103,43 @@ def test_resume_after_kill_continues_identically(dataset, tmp_path, monkeypatch)
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+
+
+@pytest.fixture(scope="module")
+def audio_dataset(dataset) -> Path:
+    """The same sources as an audio dataset (the default of specsr convert): pairs made on the fly."""
+    out = dataset.parent / "ds_audio"
+    build_dataset([dataset.parent / "src"], out, segment_seconds=0.5, val_fraction=0.34, workers=1, progress=False)
+    return out
+
+
+def test_on_the_fly_pairs_resume_identically_and_validate(audio_dataset, tmp_path, monkeypatch):
+    cfg = tiny_config(steps=4, save_every=2, val_every=2)
+    straight = train(audio_dataset, tmp_path / "straight", cfg, device="cpu", quiet=True)
+    assert straight.best_val_lsd is not None and np.isfinite(straight.best_val_lsd)
+    original = Trainer._train_step
+
+    def dying(self, batch):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(audio_dataset, tmp_path / "killed", cfg, device="cpu", quiet=True)
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    train(audio_dataset, tmp_path / "killed", cfg, device="cpu", quiet=True, resume=True)
+    a = read_checkpoint(tmp_path / "straight" / "last.pt")
+    b = read_checkpoint(tmp_path / "killed" / "last.pt")
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert a["provenance"]["dataset_kind"] == "audio" and a["provenance"]["degrade_config"]["rate_prob"] == 0.5
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val_lsd" in r] == [2, 4]
+    other_seed = tiny_config(steps=4, save_every=2, val_every=2, seed=1)
+    train(audio_dataset, tmp_path / "seed1", other_seed, device="cpu", quiet=True)
+    c = read_checkpoint(tmp_path / "seed1" / "last.pt")
+    assert any(not torch.equal(a["state_dict"][k], c["state_dict"][k]) for k in a["state_dict"])
 
 
 def test_run_folder_guards_and_bad_checkpoint(dataset, tmp_path):
