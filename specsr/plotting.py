@@ -277,6 +277,57 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
     return PlotSummary(out, float(cutoff_hz), bool(est.band_limited), scores, sr_in)
 
 
+def plot_dataset_item(dataset_dir: str | os.PathLike, *, out_path: str | os.PathLike, item: str = "0",
+                      split: str = "train", freq_scale: str = "linear", force: bool = False,
+                      seed: int = 0) -> PlotSummary:
+    """The low/high-resolution images of one dataset item as the model sees them (its STFT's log-power):
+    a spectrogram dataset's stored pair, or, for an audio dataset, a pair drawn on the fly from the segment
+    (the degradation from ``seed``, as a validation pair is). ``item``: an index in ``split`` or an item id."""
+    from specsr.config import STFT_PRESETS, DegradeConfig, TaskConfig
+    from specsr.dataset.onthefly import PairMaker, validation_pairs
+    from specsr.dataset.reader import SpectrogramPairs, load_dataset_info
+    from specsr.dataset.segments import AudioSegments
+    from specsr.spectral import window
+
+    out = _check_output(out_path, force)
+    info = load_dataset_info(dataset_dir)
+    reader: SpectrogramPairs | AudioSegments
+    if info.kind == "spectrograms":
+        reader = SpectrogramPairs(dataset_dir, split)
+    else:
+        reader = AudioSegments(dataset_dir, split)
+    ids = [it["id"] for it in reader.items]
+    index = ids.index(item) if item in ids else int(item) if item.lstrip("-").isdigit() else -1
+    if not 0 <= index < len(ids):
+        raise SpecsrError(f"--item {item}: not an index below {len(ids)} nor an item id of the {split} split "
+                          f"(e.g. {ids[0]})")
+    if isinstance(reader, SpectrogramPairs):
+        pair, stft_cfg = reader[index], info.stft
+        meta = reader.items[index]
+        what = f"stored pair, {meta['filter']} through {meta['sr_in'] / 1000:g} kHz"
+    else:
+        stft_cfg = next((c for c in STFT_PRESETS.values() if c.sample_rate == info.sr_out), None)
+        if stft_cfg is not None:
+            maker = PairMaker(stft_cfg, TaskConfig(), DegradeConfig(), crop_frames=1, gain_db_range=(0.0, 0.0),
+                              seed=seed)
+            drawn = validation_pairs(reader, maker, 1, indices=[index])[0]
+            pair = {k: v for k, v in drawn.items() if k != "draw"}
+            what = f"drawn on the fly (seed {seed}), {drawn['draw'].filter} at {drawn['draw'].cutoff_hz / 1000:.2f} kHz"
+    if stft_cfg is None:
+        raise SpecsrError(f"{dataset_dir}: no STFT for the dataset's rate {info.sr_out} Hz")
+    offset_db = 20 * math.log10(float(window(stft_cfg).sum()) / 2)  # 0 dB = a full-scale sine, as plot_files
+    freqs = np.arange(stft_cfg.n_bins) * stft_cfg.sample_rate / stft_cfg.n_fft
+    panels = []
+    for key, role in (("input", "low resolution (model input)"), ("target", "full band (target)")):
+        logp = pair[key].numpy()
+        times = np.arange(logp.shape[-1]) * stft_cfg.hop_length / stft_cfg.sample_rate
+        panels.append(Panel(f"{role}\n{ids[index]}", 10 * logp - offset_db, freqs, times, stft_cfg.sample_rate))
+    cutoff = float(pair["cutoff_hz"])
+    plot_panels(panels, out, freq_scale=freq_scale, cutoff_hz=cutoff, cutoff_label=f"cutoff {cutoff / 1000:.2f} kHz",
+                suptitle=f"{Path(dataset_dir).name}: {split} item {index} ({what})", force=force)
+    return PlotSummary(out, cutoff, True, {}, int(pair["sr_in"]))
+
+
 def _metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
     from specsr.metrics import to_metric_signal
 

@@ -119,3 +119,26 @@ def test_channels_option_draws_a_row_per_channel(tmp_path):
 
     left, right = spectrogram_db(stereo, sr, channel=0), spectrogram_db(stereo, sr, channel=1)
     assert left.level_db.mean() > right.level_db.mean() + 40  # each row is its own channel, not the mean
+
+
+def test_plot_shows_a_dataset_items_images(tmp_path):
+    from conftest import assert_one_line_error
+
+    from specsr.dataset import build_dataset
+
+    src = tmp_path / "src"
+    for g in ("a", "b"):
+        (src / g).mkdir(parents=True)
+        sf.write(src / g / "x.wav", noise(1.0, 48000)[0], 48000)
+    build_dataset([src], tmp_path / "audio", segment_seconds=0.5, workers=1, progress=False)
+    build_dataset([src], tmp_path / "spec", segment_seconds=0.5, workers=1, progress=False, spectrograms=True,
+                  variants=1)
+    for kind in ("audio", "spec"):
+        out = tmp_path / f"{kind}.png"
+        result = CliRunner().invoke(app, ["plot", str(tmp_path / kind), "--item", "1", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "cutoff" in result.output
+    result = CliRunner().invoke(app, ["plot", str(tmp_path / "audio"), "--item", "99", "-o", str(tmp_path / "x.png")])
+    assert_one_line_error(result, "--item 99: not an index below")
+    result = CliRunner().invoke(app, ["plot", str(src / "a" / "x.wav"), "--item", "1", "-o", str(tmp_path / "y.png")])
+    assert_one_line_error(result, "--item is for a dataset folder")

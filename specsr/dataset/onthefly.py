@@ -91,16 +91,19 @@ class PairMaker:
                 "sr_in": torch.tensor([d.sr_in for d in draws], dtype=torch.int64), "draws": draws}
 
 
-def validation_pairs(segments: AudioSegments, maker: PairMaker, n_items: int) -> list[dict]:
-    """``n_items`` fixed validation pairs (evenly spaced segments of ``segments``, whole), each with a
-    degradation drawn from ``maker.seed`` alone: dicts like :class:`~specsr.dataset.SpectrogramPairs`'s with
-    waveforms (``input``/``target`` ``[F, T]``, ``wav_input``/``wav_target`` ``[n_samples]``, ``cutoff_hz``,
-    ``source_nyquist_hz``, ``sr_in``), on the CPU."""
+def validation_pairs(segments: AudioSegments, maker: PairMaker, n_items: int,
+                     indices: list[int] | None = None) -> list[dict]:
+    """``n_items`` fixed validation pairs (evenly spaced segments of ``segments``, or those of ``indices``,
+    whole), each with a degradation drawn from ``maker.seed`` alone: dicts like
+    :class:`~specsr.dataset.SpectrogramPairs`'s with waveforms (``input``/``target`` ``[F, T]``,
+    ``wav_input``/``wav_target`` ``[n_samples]``, ``cutoff_hz``, ``source_nyquist_hz``, ``sr_in``) and the
+    ``draw``, on the CPU."""
     n = min(len(segments), n_items)
     generator = torch.Generator().manual_seed(stable_hash(f"{maker.seed}:val"))
     noise = torch.Generator().manual_seed(stable_hash(f"{maker.seed}:val-noise"))
     out = []
-    for i in np.linspace(0, len(segments) - 1, n).astype(int):
+    chosen = indices if indices is not None else np.linspace(0, len(segments) - 1, n).astype(int).tolist()
+    for i in chosen:
         seg = torch.from_numpy(segments.samples(int(i)).astype(np.float32) / PCM_SCALE)
         (d,) = maker.draws(1, generator)
         padded = torch.nn.functional.pad(seg, (maker.margin, maker.margin))[None]
@@ -112,5 +115,5 @@ def validation_pairs(segments: AudioSegments, maker: PairMaker, n_items: int) ->
                     "cutoff_hz": torch.tensor(d.cutoff_hz, dtype=torch.float32),
                     "source_nyquist_hz": torch.tensor(float(segments.items[int(i)]["source_nyquist_hz"]),
                                                       dtype=torch.float32),
-                    "sr_in": torch.tensor(d.sr_in, dtype=torch.int64)})
+                    "sr_in": torch.tensor(d.sr_in, dtype=torch.int64), "draw": d})
     return out
