@@ -36,6 +36,7 @@ MP3-like ``shelf`` (a steep cut that leaves the band above ``shelf_db`` down, at
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -186,35 +187,39 @@ def _shelf_np(x: np.ndarray, sample_rate: int, cutoff_hz: float, shelf_db: float
 def _bilinear_ratio(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float) -> torch.Tensor:
     """The analog prototype's frequency for each digital one (scipy designs through the bilinear transform)."""
     wn = min(cutoff_hz / (sample_rate / 2), 0.999)  # as _iir_lowpass
-    nyq_safe = freqs.clamp(max=sample_rate / 2 * (1 - 1e-9))
-    return torch.tan(math.pi * nyq_safe / sample_rate) / math.tan(math.pi * wn / 2)
+    below_nyquist = freqs.clamp(max=sample_rate / 2 * (1 - 1e-6))
+    return torch.tan(math.pi * below_nyquist / sample_rate) / math.tan(math.pi * wn / 2)
 
 
 def _iir_response(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float, family: str, order: int) -> torch.Tensor:
-    """|H|^2 of scipy's ``butter``/``cheby1`` lowpass: the magnitude of its forward-backward (zero-phase) pass."""
+    """|H|^2 of scipy's ``butter``/``cheby1`` lowpass: the magnitude of its forward-backward (zero-phase) pass,
+    in the log domain (no overflow in float32 however steep)."""
     w = _bilinear_ratio(freqs, sample_rate, cutoff_hz)
-    if family == "butter":
-        return torch.exp(-torch.log1p(torch.exp((2 * order * torch.log(w.clamp_min(1e-300))).clamp(max=700.0))))
-    eps2 = 10 ** (CHEBY_RIPPLE_DB / 10) - 1
+    softplus = torch.nn.functional.softplus
+    if family == "butter":  # 1 / (1 + w^2N)
+        return torch.exp(-softplus(2 * order * torch.log(w.clamp_min(1e-30))))
+    eps2 = 10 ** (CHEBY_RIPPLE_DB / 10) - 1  # 1 / (1 + eps^2 T_N(w)^2)
     inside = torch.cos(order * torch.acos(w.clamp(max=1.0)))
-    outside_log = order * torch.acosh(w.clamp(min=1.0))  # log of 2 T_N for large arguments
-    t2 = torch.where(w <= 1.0, inside**2, torch.cosh(outside_log.clamp(max=350.0)) ** 2)
-    return 1.0 / (1.0 + eps2 * t2)
+    a = order * torch.acosh(w.clamp(min=1.0))
+    log_t2 = torch.where(w <= 1.0, torch.log(inside.square().clamp_min(1e-30)),
+                         2 * (a + torch.log1p(torch.exp(-2 * a)) - math.log(2.0)))  # log cosh(a)^2
+    return torch.exp(-softplus(math.log(eps2) + log_t2))
 
 
-def _sinc_response(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float, half_seconds: float,
-                   beta: float, n_fft: int) -> torch.Tensor:
-    """Response at ``freqs`` (the rfft bins of ``n_fft``) of a Kaiser-windowed sinc lowpass at ``cutoff_hz``
-    whose window reaches ``half_seconds`` either side, normalised to 1 at DC: the anti-aliasing filter of a
-    pass through a lower rate, as it acts at ``sample_rate``."""
+@functools.lru_cache(maxsize=1024)  # one per (family, rate) drawn: ~0.15 MB each at a training crop's length
+def _sinc_response(sample_rate: int, cutoff_hz: float, half_seconds: float, beta: float, n_fft: int,
+                   device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Response at the rfft bins of ``n_fft`` of a Kaiser-windowed sinc lowpass at ``cutoff_hz`` whose window
+    reaches ``half_seconds`` either side, normalised to 1 at DC: the anti-aliasing filter of a pass through a
+    lower rate, as it acts at ``sample_rate``. Cached: never modify the result in place."""
     half = min(int(math.floor(half_seconds * sample_rate)), n_fft // 2 - 1)
-    n = torch.arange(-half, half + 1, device=freqs.device, dtype=torch.float64)
+    n = torch.arange(-half, half + 1, device=device, dtype=torch.float64)
     t = n / (half_seconds * sample_rate)
     window = torch.special.i0(beta * torch.sqrt((1 - t**2).clamp_min(0.0))) / torch.special.i0(
         torch.tensor(beta, dtype=torch.float64))
     taps = torch.sinc(2 * cutoff_hz / sample_rate * n) * window
-    taps = taps / taps.sum()
-    circular = torch.zeros(n_fft, device=freqs.device, dtype=torch.float64)
+    taps = (taps / taps.sum()).to(dtype)
+    circular = torch.zeros(n_fft, device=device, dtype=dtype)
     circular[: half + 1] = taps[half:]
     circular[n_fft - half:] = taps[:half]
     return torch.fft.rfft(circular).real  # zero phase: a real response
@@ -227,64 +232,89 @@ def _shelf_response(freqs: torch.Tensor, cutoff_hz: float, shelf_db: float) -> t
     return 10 ** (-shelf_db * 0.5 * (1 - torch.cos(math.pi * ramp)) / 20)
 
 
-def chain_response(d: Degradation, sample_rate: int, n_fft: int, device: torch.device | str | None = None
-                   ) -> torch.Tensor:
+def chain_response(d: Degradation, sample_rate: int, n_fft: int, device: torch.device | str | None = None,
+                   dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The zero-phase magnitude of ``d``'s filter chain (as :func:`band_limit` applies it) at the
-    ``n_fft // 2 + 1`` rfft bins of ``n_fft`` samples at ``sample_rate``: float64 ``[n_fft // 2 + 1]``."""
-    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64, device=device)
+    ``n_fft // 2 + 1`` rfft bins of ``n_fft`` samples at ``sample_rate``: ``[n_fft // 2 + 1]`` of ``dtype``
+    (float32 ends the stop band in rounding, near -140 dB)."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=dtype, device=dev)
     if d.filter == SHELF:
         return _shelf_response(freqs, d.cutoff_hz, d.shelf_db)
     through = min(d.sr_in, sample_rate)
     cutoff = min(d.cutoff_hz, through / 2)
     gain = torch.ones_like(freqs)
     if d.filter in ("cheby1", "butter"):
-        gain = gain * _iir_response(freqs, sample_rate, cutoff, d.filter, d.order)
+        gain = _iir_response(freqs, sample_rate, cutoff, d.filter, d.order)
     elif cutoff < through / 2 - 1:
-        gain = gain * _iir_response(freqs, sample_rate, cutoff, "cheby1", 8)
+        gain = _iir_response(freqs, sample_rate, cutoff, "cheby1", 8)
     if through < sample_rate:
         if d.filter == "soxr":
-            fir = _sinc_response(freqs, sample_rate, SOXR_CENTRE * through / 2, SOXR_HALF_ZEROS / through,
-                                 SOXR_BETA, n_fft)
+            centre, half_zeros, beta = SOXR_CENTRE, SOXR_HALF_ZEROS, SOXR_BETA
         else:
-            fir = _sinc_response(freqs, sample_rate, POLY_CENTRE * through / 2, POLY_HALF_ZEROS / through, POLY_BETA,
-                                 n_fft)
-        gain = gain * fir**2  # down, then up again: the filter acts twice
+            centre, half_zeros, beta = POLY_CENTRE, POLY_HALF_ZEROS, POLY_BETA
+        fir = _sinc_response(sample_rate, centre * through / 2, half_zeros / through, beta, n_fft, dev, dtype)
+        gain = gain * fir.square()  # down, then up again: the filter acts twice
     return gain
 
 
-def _noise(shape: tuple[int, int], sample_rate: int, draws: list[Degradation], generator: torch.Generator,
-           device: torch.device) -> torch.Tensor:
-    """The noise floors of a batch ``[B, L]``: white or pink (-3 dB per octave above 20 Hz), each at its RMS."""
-    b, n = shape
-    noise = torch.randn(b, n, generator=generator, device=device)
+def fast_length(n: int) -> int:
+    """The smallest length >= ``n`` whose only prime factors are 2, 3 and 5 (a fast FFT size)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _noise_spectrum(n_fft: int, sample_rate: int, draws: list[Degradation], generator: torch.Generator,
+                    device: torch.device) -> torch.Tensor:
+    """The rfft ``[B, n_fft // 2 + 1]`` of each row's noise floor: white or pink (-3 dB per octave above 20 Hz),
+    at its RMS (by Parseval, over the ``n_fft`` samples), none at DC; zero for a row without one."""
+    b, k = len(draws), n_fft // 2 + 1
+    spec = torch.randn(b, k, 2, generator=generator, device=device)
+    spec = torch.view_as_complex(spec)
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, device=device).clamp_min(20.0)
     pink = torch.tensor([d.noise_colour == "pink" for d in draws], device=device)
-    if bool(pink.any()):
-        spec = torch.fft.rfft(noise, dim=-1)
-        freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate, device=device).clamp_min(20.0)
-        tilt = torch.where(pink[:, None], (freqs / 20.0).rsqrt()[None], torch.ones_like(freqs)[None])
-        tilt[:, 0] = torch.where(pink, torch.zeros(b, device=device), torch.ones(b, device=device))
-        noise = torch.fft.irfft(spec * tilt, n, dim=-1)
-    rms = noise.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-12)
+    tilt = torch.where(pink[:, None], (freqs / 20.0).rsqrt()[None], torch.ones_like(freqs)[None])
+    tilt[:, 0] = 0.0
+    spec = spec * tilt
+    weight = torch.full((k,), 2.0, device=device)
+    weight[0] = 1.0
+    if n_fft % 2 == 0:
+        weight[-1] = 1.0
+    mean_square = (spec.abs().square() * weight).sum(dim=-1) / n_fft**2
     level = torch.tensor([0.0 if d.noise_db is None else 10 ** (d.noise_db / 20) for d in draws], device=device)
-    return noise / rms * level[:, None]
+    return spec * (level / mean_square.sqrt().clamp_min(1e-30))[:, None]
 
 
 def degrade_batch(wav: torch.Tensor, sample_rate: int, draws: list[Degradation],
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Degrade a batch ``wav`` ``[B, L]`` (float, any device) by one draw per row: ``(low, target)``, both
+    """Degrade a batch ``wav`` ``[B, L]`` (float32, any device) by one draw per row: ``(low, target)``, both
     ``[B, L]``. The target is the gained signal plus its noise floor; the low one is the target through the
-    chain's response, applied to the whole row in the frequency domain (circular: keep the rows' first and
-    last few thousand samples out of use). ``generator`` (on ``wav``'s device) draws the noise."""
+    chain's response, applied to the whole row in the frequency domain (on a fast FFT length >= L, zero-padded;
+    circular: keep the rows' first and last few thousand samples out of use). ``generator`` (on ``wav``'s
+    device) draws the noise. Three FFTs a row: the signal's, the target's and the low one's inverse."""
     if wav.ndim != 2 or wav.shape[0] != len(draws):
         raise SpecsrError(f"degrade_batch needs wav [B, L] and B draws, got {tuple(wav.shape)} and {len(draws)}")
-    b, n = wav.shape
+    n = wav.shape[-1]
+    n_fft = fast_length(n)
     gain = torch.tensor([10 ** (d.gain_db / 20) for d in draws], device=wav.device, dtype=wav.dtype)
-    target = wav * gain[:, None]
+    spec = torch.fft.rfft(wav, n=n_fft, dim=-1)
     if any(d.noise_db is not None for d in draws):
-        target = target + _noise((b, n), sample_rate, draws, generator or torch.Generator(wav.device),
-                                 wav.device).to(wav.dtype) * gain[:, None]
-    response = torch.stack([chain_response(d, sample_rate, n, wav.device) for d in draws]).to(wav.dtype)
-    low = torch.fft.irfft(torch.fft.rfft(target, dim=-1) * response, n, dim=-1)
+        spec = spec + _noise_spectrum(n_fft, sample_rate, draws, generator or torch.Generator(wav.device),
+                                      wav.device)
+    spec = spec * gain[:, None]
+    response = torch.stack([chain_response(d, sample_rate, n_fft, wav.device, dtype=wav.dtype) for d in draws])
+    target = torch.fft.irfft(spec, n_fft, dim=-1)[:, :n]
+    low = torch.fft.irfft(spec * response, n_fft, dim=-1)[:, :n]
     return low, target
 
 

@@ -21,7 +21,7 @@ from specsr.dataset.segments import AudioSegments
 from specsr.dataset.sources import stable_hash
 from specsr.degrade import Degradation, degrade_batch, draw_degradations
 from specsr.errors import SpecsrError
-from specsr.spectral import log_power, stft
+from specsr.spectral import frames, log_power, stft
 
 # Samples kept either side of a crop while it is filtered (the frequency-domain filter is circular) and
 # then dropped with the STFT frames they touch: at least this many, rounded up to whole hops.
@@ -81,9 +81,10 @@ class PairMaker:
         noise = torch.Generator(self.device).manual_seed(seed ^ 0x5EED)
         x = crop.to(self.device, non_blocking=True).float() / PCM_SCALE
         low, target = degrade_batch(x, self.stft.sample_rate, draws, noise)
-        spec = log_power(stft(torch.cat([low, target]), self.stft))
-        k0 = (self.margin if self.stft.center else self.margin - self.stft.n_fft // 2) // self.stft.hop_length
-        spec = spec[..., k0:k0 + self.crop_frames]
+        # only the frames kept: centred (as the STFT with center=True places them) on margin + j * hop
+        first = self.margin - (self.stft.n_fft // 2 if self.stft.center else 0)
+        span = self.inner_samples + self.stft.n_fft
+        spec = log_power(frames(torch.cat([low, target])[:, first:first + span], self.stft))
         b = len(draws)
         return {"input": spec[:b].contiguous(), "target": spec[b:].contiguous(),
                 "cutoff_hz": torch.tensor([d.cutoff_hz for d in draws], dtype=torch.float32),
