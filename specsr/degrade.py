@@ -59,7 +59,7 @@ POLY_HALF_ZEROS = (POLYPHASE_ATTENUATION_DB - 7.95) / (2.285 * 2 * math.pi * POL
 POLY_BETA = 0.1102 * (POLYPHASE_ATTENUATION_DB - 8.7)  # kaiser_beta for attenuation > 50 dB
 # soxr VHQ as an equivalent Kaiser-windowed sinc, fitted to its measured response (tests/test_degrade.py):
 # the same to 0.01 dB up to 0.9 of the Nyquist, within 4 dB through the transition
-SOXR_BETA, SOXR_CENTRE, SOXR_HALF_ZEROS = 14.0, 0.956, 120
+SOXR_BETA, SOXR_CENTRE, SOXR_HALF_ZEROS = 14.0, 0.956, 120.0
 
 
 @dataclass(frozen=True)
