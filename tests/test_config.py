@@ -90,3 +90,28 @@ def test_quality_presets_map_to_settings_and_flags_override_them():
     assert set(QUALITY_PRESETS) == {"fast", "default", "best"}
     with pytest.raises(SpecsrError, match="--quality must be one of fast, default, best, got 'ultra'"):
         inference_settings(quality="ultra")
+
+
+def test_default_toml_lists_every_key_and_the_defaults():
+    from pathlib import Path
+
+    from specsr.config import RunConfig, load_toml
+
+    data = load_toml(str(Path(__file__).resolve().parents[1] / "configs" / "default.toml"))
+    defaults = RunConfig().to_dict()
+    for table, values in defaults.items():
+        listed = set(data[table]) | ({"lr"} if table == "train" else set())  # lr: unset means the default rule
+        assert listed == set(values), table
+    assert RunConfig.from_dict(data).degrade == RunConfig().degrade
+
+
+def test_degrade_config_checks():
+    from specsr.config import DegradeConfig
+
+    assert DegradeConfig(families="soxr").families == ("soxr",)
+    with pytest.raises(SpecsrError, match=r"\[degrade\] rate_prob must be in \[0, 1\], got 1.5"):
+        DegradeConfig(rate_prob=1.5)
+    with pytest.raises(SpecsrError, match=r"\[degrade\] iir_order: expected a list of 2 whole numbers"):
+        DegradeConfig(iir_order=(4,))
+    with pytest.raises(SpecsrError, match=r"\[degrade\] noise_floor_db must be \[low, high\] dBFS <= 0"):
+        DegradeConfig(noise_floor_db=(-60.0, 10.0))

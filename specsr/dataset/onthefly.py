@@ -19,7 +19,7 @@ from specsr.config import DegradeConfig, STFTConfig, TaskConfig
 from specsr.dataset.pairs import PCM_SCALE
 from specsr.dataset.segments import AudioSegments
 from specsr.dataset.sources import stable_hash
-from specsr.degrade import Degradation, degrade_batch, draw_degradations
+from specsr.degrade import Degradation, degrade_batch, draw_degradations, family_names
 from specsr.errors import SpecsrError
 from specsr.spectral import frames, log_power, stft
 
@@ -42,6 +42,7 @@ class PairMaker:
                  device: torch.device | str = "cpu") -> None:
         if crop_frames < 1:
             raise SpecsrError(f"crop frames must be >= 1, got {crop_frames}")
+        family_names(degrade.families)  # an unknown family fails here, before any step
         self.stft, self.task, self.degrade = stft_cfg, task, degrade
         self.crop_frames, self.gain_db_range = crop_frames, gain_db_range
         self.seed, self.rank = seed, rank
