@@ -44,7 +44,8 @@ def train_cmd(
     force: bool = typer.Option(False, "--force", "-f", help="Start over in a folder that holds another run."),
     quiet: opt.Quiet = False,
 ) -> None:
-    """Train a U-Net or SRGAN on spectrogram pairs; validates LSD on reconstructed audio."""
+    """Train a U-Net or SRGAN on a dataset from specsr convert (pairs made on the fly from its audio, or its fixed
+    pairs); validates LSD on reconstructed audio."""
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         _relaunch_with_torchrun(nproc)
         return

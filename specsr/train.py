@@ -1,5 +1,8 @@
 """Training: the U-Net (L1 on log-power) or SRGAN (plus a patch discriminator), one process or DDP.
 
+On an audio dataset the pairs are made on the fly on the training device (:mod:`specsr.dataset.onthefly`,
+seeded per step and rank); a dataset of fixed pairs is read as stored.
+
 Run with ``specsr train DATASET -o RUN`` or, on several GPUs, PyTorch's own launcher::
 
     torchrun --nproc_per_node 4 -m specsr train DATASET -o RUN --config configs/bundled.toml
