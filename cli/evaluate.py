@@ -36,6 +36,7 @@ def evaluate_cmd(
     With --compare, --model adds a specsr model's output (--phase, --n-iter, --device as for upsample).
     """
     from specsr import evaluate as ev
+    from specsr.metrics import METRIC_COLUMNS, Scores
 
     def bar(items: list, unit: str) -> tqdm:
         return tqdm(items, unit=unit, disable=quiet, leave=False, dynamic_ncols=True)
@@ -70,12 +71,14 @@ def evaluate_cmd(
     for w in report.warnings:
         warn(w)
     width = max([len(r.name) for r in report.results] + [4])
-    typer.echo(f"{'file':<{width}}  {'LSD':>7} {'LSD-HF':>7} {'LSD-LF':>7} {'SNR dB':>8}")
+    typer.echo(f"{'file':<{width}}  " + " ".join(f"{label:>9}" for _k, label, _d, _b in METRIC_COLUMNS))
+
+    def cells(s: Scores) -> str:
+        return " ".join(_n(getattr(s, key), 9, digits) for key, _label, digits, _better in METRIC_COLUMNS)
+
     for r in report.results:
-        s = r.scores
-        typer.echo(f"{r.name:<{width}}  {_n(s.lsd)} {_n(s.lsd_hf)} {_n(s.lsd_lf)} {_n(s.snr, 8, 2)}")
-    m = report.mean
-    typer.echo(f"{'mean':<{width}}  {_n(m.lsd)} {_n(m.lsd_hf)} {_n(m.lsd_lf)} {_n(m.snr, 8, 2)}"
+        typer.echo(f"{r.name:<{width}}  {cells(r.scores)}")
+    typer.echo(f"{'mean':<{width}}  {cells(report.mean)}"
                f"   ({len(report.results)} file{'s' if len(report.results) != 1 else ''}, sr_in {sr_in} Hz)")
     if csv_path is not None:
         ev.write_csv(report, csv_path)

@@ -32,7 +32,9 @@ from specsr.audio import AUDIO_EXTENSIONS, find_audio_files, read_audio
 from specsr.baselines import BASELINE_FUNCS
 from specsr.errors import SpecsrError
 from specsr.metrics import (
+    METRIC_COLUMNS,
     METRIC_SR,
+    SCORE_FIELDS,
     MetricReference,
     Scores,
     load_for_metric,
@@ -118,12 +120,10 @@ def write_csv(report: EvaluationReport, path: str | Path) -> None:
     """Per-file metrics and the mean as CSV (atomic)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["file", "lsd", "lsd_hf", "lsd_lf", "snr_db", "length_diff_ms"])
+    w.writerow(["file", *SCORE_FIELDS, "length_diff_ms"])
     for r in report.results:
-        s = r.scores
-        w.writerow([r.name, _f(s.lsd), _f(s.lsd_hf), _f(s.lsd_lf), _f(s.snr), f"{r.length_diff_ms:.2f}"])
-    m = report.mean
-    w.writerow(["mean", _f(m.lsd), _f(m.lsd_hf), _f(m.lsd_lf), _f(m.snr), ""])
+        w.writerow([r.name, *(_f(getattr(r.scores, name)) for name in SCORE_FIELDS), f"{r.length_diff_ms:.2f}"])
+    w.writerow(["mean", *(_f(getattr(report.mean, name)) for name in SCORE_FIELDS), ""])
     atomic_write_text(path, buf.getvalue())
 
 
@@ -350,7 +350,7 @@ _KIND_ORDER = {"baseline": 0, "published": 1, "given": 1, "computed": 2, "truth"
 _BASELINE_ORDER = {name: i for i, name in enumerate(BASELINE_FUNCS)}
 
 
-PER_CLIP_FIELDS = ("set", "ratio", "sr_in", "clip", "system", "lsd", "lsd_hf", "lsd_lf", "snr")
+PER_CLIP_FIELDS = ("set", "ratio", "sr_in", "clip", "system", *SCORE_FIELDS)
 
 
 def per_clip_csv(per_clip: list[dict]) -> str:
@@ -366,7 +366,7 @@ def aggregate(per_clip: list[dict], kinds: dict[str, str]) -> list[CompareRow]:
     groups: dict[tuple[str, str, int, str], list[Scores]] = {}
     for r in per_clip:
         groups.setdefault((r["set"], r["ratio"], r["sr_in"], r["system"]), []).append(
-            Scores(r["lsd"], r["lsd_hf"], r["lsd_lf"], r["snr"]))
+            Scores(**{name: r.get(name, math.nan) for name in SCORE_FIELDS}))
     rows = [CompareRow(s, ratio, sr_in, system, kinds.get(system, "published"), len(v), mean_scores(v))
             for (s, ratio, sr_in, system), v in groups.items()]
     rows.sort(key=lambda r: (r.set, r.sr_in, _KIND_ORDER[r.kind], _BASELINE_ORDER.get(r.system, 99), r.system))
@@ -381,18 +381,17 @@ def format_markdown(result: CompareResult) -> str:
         rows = [r for r in result.rows if (r.set, r.ratio) == (set_name, ratio)]
         n = max(r.n_clips for r in rows)
         out.append(f"### {set_name} · {ratio} (sr_in {sr_in} Hz, {n} clip{'s' if n != 1 else ''})\n")
-        out.append("| system | kind | LSD | LSD-HF | LSD-LF | SNR (dB) |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| system | kind | " + " | ".join(label for _k, label, _d, _b in METRIC_COLUMNS) + " |")
+        out.append("|---|---|" + "---|" * len(METRIC_COLUMNS))
         contenders = [r for r in rows if r.system != "input" and math.isfinite(r.mean.lsd)]
         best = min((r.mean.lsd for r in contenders), default=None)
         for r in rows:
             m = r.mean
-            lsd = f"{m.lsd:.3f}"
+            cells = [_fmt(getattr(m, key), digits) for key, _label, digits, _better in METRIC_COLUMNS]
             if best is not None and r.system != "input" and abs(m.lsd - best) < 5e-4:
-                lsd = f"**{lsd}**"
+                cells[0] = f"**{cells[0]}**"
             n_note = "" if r.n_clips == n else f" ({r.n_clips} clips)"
-            out.append(f"| {r.system}{n_note} | {r.kind} | {lsd} | {_fmt(m.lsd_hf)} | {_fmt(m.lsd_lf)} | "
-                       f"{_fmt(m.snr, 2)} |")
+            out.append(f"| {r.system}{n_note} | {r.kind} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
 

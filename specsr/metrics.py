@@ -1,4 +1,5 @@
-"""The one metric module: LSD, LSD-HF, LSD-LF and SNR exactly as the NU-Wave 2 / AP-BWE family.
+"""The one metric module: LSD, LSD-HF, LSD-LF and SNR exactly as the NU-Wave 2 / AP-BWE family, and the
+structure of the new band (its level, envelope and texture against the truth's).
 
 At 48 kHz, on :data:`METRIC_STFT` (2048-point Hann window, hop 512, centred):
 ``L = log10(clamp(|X|², min=1e-8))``; LSD = mean over frames of sqrt(mean over bins of
@@ -7,14 +8,26 @@ SNR = 20·log10(‖ref‖ / ‖ref − est‖). Per file; tables average files. 
 at the files' own level, after trimming to equal length. Other definitions in the literature give
 numbers that differ by 2× or more, so there is exactly one here.
 
+Structure, because LSD rewards a plausible level and cannot tell a haze from speech: over the frames where
+the truth's new band (bins >= sr_in / 2) is within :data:`STRUCTURE_RANGE_DB` of its loudest frame, with
+the band level of a frame = 10·log10 of the band's mean power:
+
+- *band bias* (dB) = mean of (estimate's band level − truth's);
+- *envelope r* = Pearson correlation of the two band levels over those frames;
+- *texture* = std over the band's bins and those frames of the log-power (dB) after subtracting each
+  frame's 1/3-octave-smoothed spectrum, estimate's / truth's (1 = as rough as the truth; a haze is < 1);
+- *top band* (dB) = the 20–24 kHz band's bias minus the whole new band's: the tilt of the top against the
+  truth's (undefined when sr_in / 2 >= 20 kHz).
+
 Files at any rate and channel count are scored on their channel mean resampled to 48 kHz
 (:func:`to_metric_signal`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +42,43 @@ from specsr.spectral import log_power, stft
 METRIC_STFT = STFTConfig(sample_rate=48000, n_fft=2048, hop_length=512, window="hann", center=True)
 METRIC_SR = METRIC_STFT.sample_rate
 POWER_CLAMP = 1e-8
+STRUCTURE_RANGE_DB = 50.0  # frames whose truth's new band is this far below its loudest frame are left out
+TOP_BAND_HZ = (20000.0, 24000.0)
+_NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Metrics of one estimate against its reference."""
+    """Metrics of one estimate against its reference (structure figures NaN where undefined)."""
 
     lsd: float
     lsd_hf: float
     lsd_lf: float
     snr: float
+    band_bias_db: float = _NAN
+    envelope_r: float = _NAN
+    texture: float = _NAN
+    top_band_db: float = _NAN
 
     def as_dict(self) -> dict[str, float]:
-        return {"lsd": self.lsd, "lsd_hf": self.lsd_hf, "lsd_lf": self.lsd_lf, "snr": self.snr}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# Every table's metric columns: (Scores field, label, digits, what is better: low, high, or near a target)
+METRIC_COLUMNS: tuple[tuple[str, str, int, str], ...] = (
+    ("lsd", "LSD", 3, "low"), ("lsd_hf", "LSD-HF", 3, "low"), ("lsd_lf", "LSD-LF", 3, "low"),
+    ("snr", "SNR (dB)", 2, "high"), ("band_bias_db", "bias (dB)", 1, "near 0"), ("envelope_r", "env. r", 2, "high"),
+    ("texture", "texture", 2, "near 1"), ("top_band_db", "top (dB)", 1, "near 0"))
+SCORE_FIELDS = tuple(c[0] for c in METRIC_COLUMNS)
+
+
+def closeness(value: float, better: str) -> float:
+    """A number that is lower the better ``value`` is, for a column's ``better`` rule."""
+    if better == "low":
+        return value
+    if better == "high":
+        return -value
+    return abs(value - float(better.split()[-1]))
 
 
 def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -143,7 +180,57 @@ def _scores(r: torch.Tensor, lr: torch.Tensor | None, e: torch.Tensor, sr_in: fl
     lsd = float(lsd_from_log_power(le, lr))
     lsd_hf = float(lsd_from_log_power(le[k:], lr[k:])) if k < lr.shape[0] else float("nan")
     lsd_lf = float(lsd_from_log_power(le[:k], lr[:k])) if k > 0 else float("nan")
-    return Scores(lsd=lsd, lsd_hf=lsd_hf, lsd_lf=lsd_lf, snr=snr_db(r, e))
+    return Scores(lsd, lsd_hf, lsd_lf, snr_db(r, e), *band_structure(le, lr, sr_in))
+
+
+def band_structure(l_est: torch.Tensor, l_ref: torch.Tensor, sr_in: float) -> tuple[float, float, float, float]:
+    """``(band bias dB, envelope r, texture, top band dB)`` of the new band (module docstring) from the metric's
+    log10-power ``[F, N]`` of estimate and truth. NaN where undefined (no new band, too few frames)."""
+    k = hf_start_bin(sr_in)
+    n_bins = l_ref.shape[0]
+    if k >= n_bins - 2 or l_ref.shape[-1] < 1:
+        return _NAN, _NAN, _NAN, _NAN
+    e_db, r_db = 10 * l_est.double(), 10 * l_ref.double()
+
+    def level(x_db: torch.Tensor, lo: int, hi: int) -> torch.Tensor:  # dB of the mean power of bins lo..hi-1
+        return 10 * torch.log10((10 ** (x_db[lo:hi] / 10)).mean(dim=0))
+
+    ref_level, est_level = level(r_db, k, n_bins), level(e_db, k, n_bins)
+    frames = ref_level >= ref_level.max() - STRUCTURE_RANGE_DB
+    bias = float((est_level - ref_level)[frames].mean())
+    r = _NAN
+    if int(frames.sum()) >= 3:
+        a, b = est_level[frames] - est_level[frames].mean(), ref_level[frames] - ref_level[frames].mean()
+        den = float(a.norm() * b.norm())
+        r = float((a * b).sum()) / den if den > 0 else _NAN
+    ref_rough = float(_detrended(r_db, k)[:, frames].std())
+    texture = float(_detrended(e_db, k)[:, frames].std()) / ref_rough if ref_rough > 0 else _NAN
+    top = _NAN
+    top_lo = hf_start_bin(2 * TOP_BAND_HZ[0])
+    if top_lo > k:
+        top_bias = float((level(e_db, top_lo, n_bins) - level(r_db, top_lo, n_bins))[frames].mean())
+        top = top_bias - bias
+    return bias, r, texture, top
+
+
+def _detrended(x_db: torch.Tensor, k: int) -> torch.Tensor:
+    """Bins ``k:`` of ``x_db`` ``[F, N]`` minus each frame's 1/3-octave-smoothed spectrum of those bins (a moving
+    mean over a third of an octave, within the band: the seam at bin ``k`` does not count as texture)."""
+    band = x_db[k:]
+    lo, hi = _third_octave_bounds(x_db.shape[0], k)
+    csum = torch.cat([torch.zeros_like(band[:1]), band.cumsum(dim=0)])
+    smooth = (csum[hi] - csum[lo]) / (hi - lo).to(x_db.dtype)[:, None]
+    return band - smooth
+
+
+@functools.lru_cache(maxsize=64)
+def _third_octave_bounds(n_bins: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per bin j of ``k .. n_bins - 1``, the band's bins [lo, hi) within a third of an octave around it,
+    counted from ``k`` (at least j itself)."""
+    j = torch.arange(k, n_bins, dtype=torch.float64)
+    lo = torch.clamp(torch.floor(j * 2 ** (-1 / 6)).long(), min=k) - k
+    hi = torch.clamp(torch.ceil(j * 2 ** (1 / 6)).long() + 1, max=n_bins) - k
+    return lo, torch.maximum(hi, lo + 1)
 
 
 def to_metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
@@ -167,7 +254,7 @@ def mean_scores(items: list[Scores]) -> Scores:
     """Average over files (NaN-aware: a metric undefined for a file is left out of its mean)."""
     if not items:
         raise SpecsrError("no scores to average")
-    arr = np.array([[s.lsd, s.lsd_hf, s.lsd_lf, s.snr] for s in items], dtype=np.float64)
+    arr = np.array([[getattr(s, name) for name in SCORE_FIELDS] for s in items], dtype=np.float64)
     arr[~np.isfinite(arr)] = np.nan
     with np.errstate(all="ignore"):
         m = [float(np.nanmean(col)) if np.isfinite(col).any() else float("nan") for col in arr.T]

@@ -59,3 +59,49 @@ def test_errors_and_means():
     m = mean_scores([a, b])
     assert m.lsd == pytest.approx((a.lsd + b.lsd) / 2)
     assert m.snr == pytest.approx(a.snr)  # inf SNR of the identical pair is left out of the mean
+
+
+def _bands(seconds: float = 2.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(time [T], low band < 8 kHz, high band >= 8 kHz) of white noise, split in the FFT domain."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 48000)
+    spec = np.fft.rfft(rng.standard_normal(n) * 0.1)
+    f = np.fft.rfftfreq(n, 1 / 48000)
+    lf = np.fft.irfft(np.where(f < 8000, spec, 0), n)
+    hf = np.fft.irfft(np.where(f >= 8000, spec, 0), n)
+    return np.arange(n) / 48000, lf.astype(np.float32), hf.astype(np.float32)
+
+
+def test_band_structure_hand_computed_cases():
+    from specsr.metrics import score
+
+    SR_IN = 16400  # the new band starts 9 bins above the 8 kHz split: no low band leaks into it
+    t, lf, hf = _bands()
+    env = (0.2 + np.abs(np.sin(2 * np.pi * 3 * t))).astype(np.float32)  # bursts at 6 Hz
+    hf = env * hf
+    ref = lf + hf
+    same = score(ref, ref, SR_IN)
+    assert same.band_bias_db == 0 and same.texture == 1 and same.top_band_db == 0
+    assert same.envelope_r == pytest.approx(1.0)
+    quiet = score(ref, lf + 0.1 * hf, SR_IN)  # the new band 20 dB down, everything else the same
+    assert quiet.band_bias_db == pytest.approx(-20.0, abs=0.05)
+    assert quiet.envelope_r > 0.99 and quiet.texture == pytest.approx(1.0, abs=0.05)
+    assert quiet.top_band_db == pytest.approx(0.0, abs=0.5)
+    # a steady new band at the same mean power does not follow the truth's bursts
+    _, _, other = _bands(seed=2)
+    steady = lf + float(np.sqrt(np.mean(env**2))) * other
+    assert score(ref, steady, SR_IN).envelope_r < 0.3
+    # a haze: the truth's new band holds harmonics (lines), the estimate smooth noise of the same power
+    comb = sum(np.sin(2 * np.pi * f0 * t) for f0 in np.arange(8200, 23800, 400)).astype(np.float32)
+    comb *= float(np.std(hf) / np.std(comb))
+    haze = score(lf + comb, lf + hf, SR_IN)
+    assert haze.texture < 0.6 and abs(haze.band_bias_db) < 3
+    # the top band 20-24 kHz 10 dB too quiet, the rest right: the tilt shows it
+    _, _, top = _bands(seed=1)
+    n = len(t)
+    f = np.fft.rfftfreq(n, 1 / 48000)
+    top_only = np.fft.irfft(np.where(f >= 20000, np.fft.rfft(hf), 0), n).astype(np.float32)
+    tilted = score(ref, ref - (1 - 10 ** (-10 / 20)) * top_only, SR_IN)
+    assert tilted.top_band_db < -5 and tilted.band_bias_db < 0
+    # undefined: no new band above 24 kHz, or a top band inside the given band
+    assert np.isnan(score(ref, ref, 48000).band_bias_db) and np.isnan(score(ref, ref, 44100).top_band_db)

@@ -34,7 +34,7 @@ from specsr.evaluate import (
     per_clip_rows,
     score_clip,
 )
-from specsr.metrics import METRIC_SR, split_rate
+from specsr.metrics import METRIC_SR, SCORE_FIELDS, split_rate
 from specsr.report.render import (
     THUMB_HEIGHT_PX,
     THUMB_WIDTH_PX,
@@ -239,10 +239,9 @@ def _make_public(root: Path) -> None:
 def _summary_csv(rows: list[CompareRow]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["set", "ratio", "sr_in", "system", "kind", "n_clips", "lsd", "lsd_hf", "lsd_lf", "snr"])
+    w.writerow(["set", "ratio", "sr_in", "system", "kind", "n_clips", *SCORE_FIELDS])
     for r in rows:
-        m = r.mean
-        w.writerow([r.set, r.ratio, r.sr_in, r.system, r.kind, r.n_clips, m.lsd, m.lsd_hf, m.lsd_lf, m.snr])
+        w.writerow([r.set, r.ratio, r.sr_in, r.system, r.kind, r.n_clips, *(getattr(r.mean, k) for k in SCORE_FIELDS)])
     return buf.getvalue()
 
 

@@ -7,6 +7,7 @@ the metric's numbers from :data:`specsr.metrics.METRIC_STFT`, so it cannot drift
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from specsr.evaluate import Clip, CompareRow
-from specsr.metrics import METRIC_SR, METRIC_STFT, Scores
+from specsr.metrics import METRIC_COLUMNS, METRIC_SR, METRIC_STFT, Scores, closeness
 
 THUMB_WIDTH_PX, THUMB_HEIGHT_PX = 264, 170  # five systems side by side on a 1480 px page
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -62,17 +63,13 @@ def model_note(name: str, n_params: int, sr_out: int, phase: str, n_iter: int, d
             + (f" ({n_iter} iterations)" if phase != "lowres" else "") + f", on {device_type}.")
 
 
-METRIC_COLUMNS = (("lsd", "LSD", "low"), ("lsd_hf", "LSD-HF", "low"), ("lsd_lf", "LSD-LF", "low"),
-                  ("snr", "SNR (dB)", "high"))
-
-
 def best_values(rows: list[CompareRow]) -> dict[str, float]:
     """Per metric, the best mean among the contenders (every system but the input as given)."""
     best = {}
-    for key, _label, better in METRIC_COLUMNS:
+    for key, _label, _digits, better in METRIC_COLUMNS:
         values = [getattr(r.mean, key) for r in rows if r.system != "input" and math.isfinite(getattr(r.mean, key))]
         if values:
-            best[key] = min(values) if better == "low" else max(values)
+            best[key] = min(values, key=functools.partial(closeness, better=better))
     return best
 
 
@@ -188,14 +185,15 @@ def _summary_table(set_name: str, ratio: str, sr_in: int, rows: list[CompareRow]
     best = best_values(rows)
     out = ['<table class="summary">',
            f"<caption>{_e(set_name)} · {_e(ratio)} — sr_in {sr_in} Hz, {n} clip{'s' if n != 1 else ''}</caption>",
-           "<thead><tr><th>system</th><th>kind</th>" + "".join(f"<th>{label}</th>" for _k, label, _b in METRIC_COLUMNS)
+           "<thead><tr><th>system</th><th>kind</th>" + "".join(f"<th>{label}</th>" for _k, label, _d, _b in
+                                                               METRIC_COLUMNS)
            + "</tr></thead>", "<tbody>"]
     for r in rows:
         label = _e(r.system) + ("" if r.n_clips == n else f" ({r.n_clips} clips)")
         cells = []
-        for key, _label, _better in METRIC_COLUMNS:
+        for key, _label, digits, _better in METRIC_COLUMNS:
             value = getattr(r.mean, key)
-            text = _fmt(value, 2 if key == "snr" else 3)
+            text = _fmt(value, digits)
             if r.system != "input" and key in best and math.isfinite(value) and abs(value - best[key]) < 1e-9:
                 text = f"<b>{text}</b>"
             cells.append(f'<td data-metric="{key}" data-value="{value!r}">{text}</td>')
@@ -216,7 +214,8 @@ def _clip_block(shown: ShownClip) -> list[str]:
     for e in shown.entries:
         if e.scores is not None:
             s = e.scores
-            metrics = f"LSD {_fmt(s.lsd)} · HF {_fmt(s.lsd_hf)} · LF {_fmt(s.lsd_lf)}<br>SNR {_fmt(s.snr, 1)} dB"
+            metrics = (f"LSD {_fmt(s.lsd)} · HF {_fmt(s.lsd_hf)} · LF {_fmt(s.lsd_lf)}<br>SNR {_fmt(s.snr, 1)} dB · "
+                       f"bias {_fmt(s.band_bias_db, 1)} dB · r {_fmt(s.envelope_r, 2)} · texture {_fmt(s.texture, 2)}")
         elif e.kind == "truth":
             metrics = "reference"
         else:
