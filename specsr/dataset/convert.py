@@ -84,21 +84,49 @@ def _keep_rows(path: Path, n: int) -> None:
         fh.truncate(data_offset + n * math.prod(shape[1:]) * dtype.itemsize)
 
 
-class _ShardWriter:
-    """Fills the shards of one split, file by file, in memory-mapped temp files beside them (from
-    :func:`~specsr.utils.atomic_output`: fsynced and renamed into place when the shard is complete)."""
+class _ShardFilling:
+    """What both shard writers share: the split's next shard (name, index, items) and the temp files of the one
+    being filled (from :func:`~specsr.utils.atomic_output`: fsynced and renamed into place when complete)."""
 
-    def __init__(self, shard_dir: Path, split: str, first_index: int, shard_size: int, recipe: Recipe) -> None:
+    def __init__(self, shard_dir: Path, split: str, first_index: int, shard_size: int) -> None:
         self.shard_dir, self.split, self.next_index, self.shard_size = shard_dir, split, first_index, shard_size
-        self.layouts = {kind: recipe.layout(kind) for kind in shard_kinds(split)}
         self.items: list[dict[str, Any]] = []
         self._files: contextlib.ExitStack | None = None  # the temp files of the shard being filled
-        self._tmp: dict[str, Path] = {}
-        self._arrays: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
         return f"{self.split}-{self.next_index:05d}"
+
+    def close(self) -> tuple[dict[str, Any], list[dict]] | None:
+        """Finish the current shard (a partial one is cut to its items); None when it is empty."""
+        return self._finish() if self.items else None
+
+    def _finish(self) -> tuple[dict[str, Any], list[dict]]:
+        raise NotImplementedError
+
+    def _remove_temp_files(self) -> None:
+        files, self._files = self._files, None
+        if files is not None:  # an exception tells each atomic_output to remove its file
+            stop = SpecsrError("the shard was not finished")
+            files.__exit__(type(stop), stop, None)
+
+    def _rename_into_place(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+        files, self._files = self._files, None
+        if files is not None:
+            files.close()  # fsync each file and rename it into place
+        items, self.items = self.items, []
+        self.next_index += 1
+        return record, items
+
+
+class _ShardWriter(_ShardFilling):
+    """Fills the spectrogram shards of one split, file by file, in memory-mapped temp files beside them."""
+
+    def __init__(self, shard_dir: Path, split: str, first_index: int, shard_size: int, recipe: Recipe) -> None:
+        super().__init__(shard_dir, split, first_index, shard_size)
+        self.layouts = {kind: recipe.layout(kind) for kind in shard_kinds(split)}
+        self._tmp: dict[str, Path] = {}
+        self._arrays: dict[str, np.ndarray] = {}
 
     def add(self, arrays: dict[str, np.ndarray], metas: list[dict[str, Any]]) -> list[tuple[dict, list[dict]]]:
         """Append a file's items (``metas``; row ``i`` of each array is ``metas[i]``); returns
@@ -119,17 +147,10 @@ class _ShardWriter:
                 filled.append(self._finish())
         return filled
 
-    def close(self) -> tuple[dict[str, Any], list[dict]] | None:
-        """Finish the current shard (a partial one is cut to its items); None when it is empty."""
-        return self._finish() if self.items else None
-
     def abort(self) -> None:
         """Remove the temp files of an unfinished shard (the run stopped)."""
         self._arrays.clear()  # unmap them first
-        files, self._files = self._files, None
-        if files is not None:  # an exception tells each atomic_output to remove its file
-            stop = SpecsrError("the shard was not finished")
-            files.__exit__(type(stop), stop, None)
+        self._remove_temp_files()
         self._tmp, self.items = {}, []
 
     def _open(self) -> None:
@@ -153,43 +174,28 @@ class _ShardWriter:
         except BaseException:
             self.abort()
             raise
-        files, self._files = self._files, None
-        assert files is not None
-        files.close()  # fsync each file and rename it into place
-        record = {"name": self.name, "split": self.split, "n_items": n}
-        items = self.items
-        self._tmp, self.items = {}, []
-        self.next_index += 1
-        return record, items
+        self._tmp = {}
+        return self._rename_into_place({"name": self.name, "split": self.split, "n_items": n})
 
 
-class _AudioShardWriter:
-    """Fills the audio shards of one split: segments appended to a 16-bit WAV temp file (from
-    :func:`~specsr.utils.atomic_output`), whose header gets its sizes and which is fsynced and renamed into
-    place when the shard holds ``shard_size`` segments or the run ends. Same interface as :class:`_ShardWriter`."""
+class _AudioShardWriter(_ShardFilling):
+    """Fills the audio shards of one split: segments appended to a 16-bit WAV temp file, whose header gets
+    its sizes when the shard holds ``shard_size`` segments or the run ends."""
 
     def __init__(self, shard_dir: Path, split: str, first_index: int, shard_size: int, sample_rate: int) -> None:
-        self.shard_dir, self.split, self.next_index, self.shard_size = shard_dir, split, first_index, shard_size
+        super().__init__(shard_dir, split, first_index, shard_size)
         self.sample_rate = sample_rate
-        self.items: list[dict[str, Any]] = []
-        self._files: contextlib.ExitStack | None = None
         self._fh: io.BufferedWriter | None = None
         self._n_samples = 0
-
-    @property
-    def name(self) -> str:
-        return f"{self.split}-{self.next_index:05d}"
 
     def add(self, arrays: dict[str, np.ndarray], metas: list[dict[str, Any]]) -> list[tuple[dict, list[dict]]]:
         pcm = arrays["pcm"]
         filled = []
         for meta in metas:
-            if self._fh is None:
-                self._open()
-            assert self._fh is not None
+            fh = self._fh if self._fh is not None else self._open()
             start, n = int(meta["start"]), int(meta["n_samples"])
             try:
-                self._fh.write(pcm[start:start + n].astype("<i2").tobytes())
+                fh.write(pcm[start:start + n].astype("<i2").tobytes())
             except BaseException:
                 self.abort()
                 raise
@@ -200,46 +206,39 @@ class _AudioShardWriter:
                 filled.append(self._finish())
         return filled
 
-    def close(self) -> tuple[dict[str, Any], list[dict]] | None:
-        return self._finish() if self.items else None
-
     def abort(self) -> None:
+        """Remove the temp file of an unfinished shard (the run stopped, or a write failed)."""
         fh, self._fh = self._fh, None
         if fh is not None:
             with contextlib.suppress(OSError):
                 fh.close()
-        files, self._files = self._files, None
-        if files is not None:
-            stop = SpecsrError("the shard was not finished")
-            files.__exit__(type(stop), stop, None)
+        self._remove_temp_files()
         self.items, self._n_samples = [], 0
 
-    def _open(self) -> None:
+    def _open(self) -> io.BufferedWriter:
         self._files = contextlib.ExitStack()
         try:
             tmp = self._files.enter_context(atomic_output(self.shard_dir / (self.name + AUDIO_SHARD_SUFFIX)))
-            self._fh = open(tmp, "wb")  # noqa: SIM115 (closed in _finish or abort)
-            self._fh.write(wav_header(self.sample_rate, 0))
+            fh = self._fh = open(tmp, "wb")  # noqa: SIM115 (closed in _finish or abort)
+            fh.write(wav_header(self.sample_rate, 0))
         except BaseException:
             self.abort()
             raise
+        return fh
 
     def _finish(self) -> tuple[dict[str, Any], list[dict]]:
-        assert self._fh is not None and self._files is not None
+        fh, self._fh = self._fh, None
         try:
-            write_shard_header(self._fh, self.sample_rate, self._n_samples)
-            self._fh.close()
+            if fh is not None:  # a shard is open whenever it holds items
+                write_shard_header(fh, self.sample_rate, self._n_samples)
+                fh.close()
         except BaseException:
+            self._fh = fh
             self.abort()
             raise
-        self._fh = None
-        files, self._files = self._files, None
-        files.close()  # fsync and rename into place
         record = {"name": self.name, "split": self.split, "n_items": len(self.items), "n_samples": self._n_samples}
-        items = self.items
-        self.items, self._n_samples = [], 0
-        self.next_index += 1
-        return record, items
+        self._n_samples = 0
+        return self._rename_into_place(record)
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
