@@ -203,7 +203,9 @@ class ModelConfig(_Config):
     """Architecture of the spectrogram U-Net (generator) and, for SRGAN, its discriminator.
 
     ``channels`` are the widths of the encoder levels (each level halves frequency and time);
-    ``freq_mix_layers`` bottleneck layers mix information along the whole frequency axis.
+    ``freq_mix_layers`` bottleneck layers mix information along the whole frequency axis;
+    ``patch_bins`` adjacent frequency bins are folded into channels before the first level (and unfolded
+    after the last): the full-resolution convolutions then run on 1/``patch_bins`` of the image.
     """
 
     TABLE: ClassVar[str] = "model"
@@ -214,10 +216,12 @@ class ModelConfig(_Config):
     use_cutoff: bool = True
     norm: str = "batch"
     disc_channels: tuple[int, ...] = (16, 32, 64, 128)
+    patch_bins: int = 1
 
     def __post_init__(self) -> None:
         self._check_types()
         _check(self.arch in ("unet", "srgan"), f"[model] arch must be unet or srgan, got {self.arch!r}")
+        _check(1 <= self.patch_bins <= 64, f"[model] patch_bins must be in 1..64, got {self.patch_bins!r}")
         _check(len(self.channels) >= 1 and all(c > 0 for c in self.channels),
                f"[model] channels must be a non-empty list of positive integers, got {list(self.channels)}")
         _check(self.freq_mix_layers >= 0, f"[model] freq_mix_layers must be >= 0, got {self.freq_mix_layers!r}")

@@ -16,7 +16,9 @@ Layout: ``len(channels)`` levels; each level is two 3×3 conv + norm + LeakyReLU
 average pooling, up by nearest-neighbour ×2 followed by a 3×3 conv (no transposed convolutions, so
 no checkerboard stripes). At the bottleneck, ``freq_mix_layers`` residual layers mix along the whole
 frequency axis (a learned ``[F', F']`` matrix per layer), because harmonic structure spans more
-bins than any stack of 3×3 kernels sees.
+bins than any stack of 3×3 kernels sees. With ``patch_bins`` P > 1, each run of P adjacent bins is folded
+into channels first (``[B, C, F, T]`` → ``[B, C·P, F/P, T]``) and the output unfolded (P channels → P
+bins): the levels then work on a P times smaller image, which is most of the cost at full resolution.
 """
 
 from __future__ import annotations
@@ -93,16 +95,16 @@ class UNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.n_bins = stft.n_bins
-        m = cfg.frame_multiple
-        self.n_bins_padded = -(-self.n_bins // m) * m
+        m, p = cfg.frame_multiple, cfg.patch_bins
+        self.n_bins_padded = -(-self.n_bins // (m * p)) * (m * p)  # whole patches, halved at every level
         ch = cfg.channels
-        self.inc = ConvBlock(cfg.n_inputs, ch[0], cfg.norm)
+        self.inc = ConvBlock(cfg.n_inputs * p, ch[0], cfg.norm)
         self.down = nn.ModuleList(ConvBlock(ch[i], ch[i + 1], cfg.norm) for i in range(len(ch) - 1))
-        self.mix = nn.Sequential(*[FreqMix(ch[-1], self.n_bins_padded // m, cfg.norm)
+        self.mix = nn.Sequential(*[FreqMix(ch[-1], self.n_bins_padded // (m * p), cfg.norm)
                                    for _ in range(cfg.freq_mix_layers)])
         self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 3, padding=1) for i in reversed(range(len(ch) - 1)))
         self.up = nn.ModuleList(ConvBlock(2 * ch[i], ch[i], cfg.norm) for i in reversed(range(len(ch) - 1)))
-        self.out = nn.Conv2d(ch[0], 1, 1)
+        self.out = nn.Conv2d(ch[0], p, 1)
 
     @property
     def receptive_field_frames(self) -> int:
@@ -143,7 +145,7 @@ class UNet(nn.Module):
         else:
             x, keeps = self._pad_items(x, n_frames, t_pad)
         skips = []
-        h = self.inc(x, keeps[0])
+        h = self.inc(_fold(x, self.cfg.patch_bins), keeps[0])
         for level, block in enumerate(self.down, start=1):
             skips.append(h)
             h = block(F.avg_pool2d(h, POOL), keeps[level])
@@ -153,7 +155,7 @@ class UNet(nn.Module):
             # h is zero past each item at the coarser level, so its nearest upsampling is zero past it here
             h = _masked(conv(F.interpolate(h, scale_factor=float(POOL), mode="nearest")), keeps[level])
             h = block(torch.cat([h, skips.pop()], dim=1), keeps[level])
-        return self.out(h)[:, :, :f, :t]
+        return _unfold(self.out(h), self.cfg.patch_bins)[:, :, :f, :t]
 
     def _pad_items(self, x: torch.Tensor, n_frames: torch.Tensor,
                    t_pad: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -173,6 +175,22 @@ class UNet(nn.Module):
 
 def _masked(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     return x if keep is None else x * keep
+
+
+def _fold(x: torch.Tensor, p: int) -> torch.Tensor:
+    """``[B, C, F, T]`` → ``[B, C·p, F/p, T]``: channel ``c·p + j`` holds bin ``f·p + j`` of channel ``c``."""
+    if p == 1:
+        return x
+    b, c, f, t = x.shape
+    return x.reshape(b, c, f // p, p, t).transpose(2, 3).reshape(b, c * p, f // p, t)
+
+
+def _unfold(x: torch.Tensor, p: int) -> torch.Tensor:
+    """The inverse of :func:`_fold` for one output channel: ``[B, p, F/p, T]`` → ``[B, 1, F, T]``."""
+    if p == 1:
+        return x
+    b, _p, f, t = x.shape
+    return x.transpose(1, 2).reshape(b, 1, f * p, t)
 
 
 def fuse_batchnorm(model: nn.Module) -> nn.Module:

@@ -17,10 +17,12 @@ TINY = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, disc_channels=(4, 8))
 STFT = STFTConfig(48000, 256, 64)  # 129 bins: small and odd
 
 
+@pytest.mark.parametrize("patch_bins", [1, 4])
 @pytest.mark.parametrize("n_frames", [1, 7, 16, 33])
-def test_unet_any_number_of_frames(n_frames):
-    model = build_model(TINY, STFT).eval()
-    x = build_inputs(torch.randn(2, STFT.n_bins, n_frames) - 4, torch.tensor([30, 60]), TINY)
+def test_unet_any_number_of_frames(n_frames, patch_bins):
+    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=patch_bins)
+    model = build_model(cfg, STFT).eval()
+    x = build_inputs(torch.randn(2, STFT.n_bins, n_frames) - 4, torch.tensor([30, 60]), cfg)
     assert x.shape == (2, 3, STFT.n_bins, n_frames)
     with torch.no_grad():
         assert model(x).shape == (2, 1, STFT.n_bins, n_frames)
@@ -109,11 +111,11 @@ def test_upsampling_has_no_transposed_convolutions():
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
 
 
-@pytest.mark.parametrize("norm", ["batch", "group", "none"])
-def test_fused_batchnorm_gives_the_same_outputs(norm):
+@pytest.mark.parametrize(("norm", "patch_bins"), [("batch", 1), ("group", 1), ("none", 1), ("batch", 8)])
+def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins):
     import copy
 
-    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm)
+    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm, patch_bins=patch_bins)
     model = build_model(cfg, STFT)
     with torch.no_grad():  # non-trivial running statistics and affine parameters
         for m in model.modules():
@@ -133,11 +135,11 @@ def test_fused_batchnorm_gives_the_same_outputs(norm):
         fuse_batchnorm(build_model(cfg, STFT).train())
 
 
-@pytest.mark.parametrize("norm", ["batch", "none"])
-def test_a_batch_of_different_lengths_equals_each_alone(norm):
+@pytest.mark.parametrize(("norm", "patch_bins"), [("batch", 1), ("none", 1), ("batch", 4)])
+def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins):
     """``n_frames``: short signals share one network call, each computed as if alone (exact for BatchNorm
     in eval mode and no norm; the padding is the item's own)."""
-    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm=norm)
+    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm=norm, patch_bins=patch_bins)
     torch.manual_seed(0)
     model = build_model(cfg, STFT).eval()
     with torch.no_grad():
@@ -154,3 +156,18 @@ def test_a_batch_of_different_lengths_equals_each_alone(norm):
         for i, (x, n) in enumerate(zip(items, lengths, strict=True)):
             alone = model(x)
             assert torch.allclose(together[i:i + 1, :, :, :n], alone, atol=1e-5), (norm, n)
+
+
+def test_patches_fold_adjacent_bins_into_channels():
+    """Folding is a pure re-layout: bin f·p + j of channel c is channel c·p + j at row f, and back."""
+    from specsr.models import _fold, _unfold
+
+    x = torch.randn(2, 3, 24, 5)
+    folded = _fold(x, 4)
+    assert folded.shape == (2, 12, 6, 5)
+    assert torch.equal(folded[:, 1 * 4 + 2, 5], x[:, 1, 5 * 4 + 2])
+    y = torch.randn(2, 1, 24, 5)
+    assert torch.equal(_unfold(_fold(y, 4), 4), y)
+    wide = build_model(ModelConfig(channels=(8, 16), patch_bins=8), STFT)
+    assert wide.inc.body[0].in_channels == 3 * 8 and wide.out.out_channels == 8
+    assert wide.n_bins_padded % (8 * 2) == 0 and wide.n_bins_padded >= STFT.n_bins
