@@ -75,14 +75,6 @@ class Degradation:
     noise_colour: str = "white"  # or "pink"
     gain_db: float = 0.0  # applied to input and target alike
 
-    def record(self) -> dict[str, object]:
-        """The draw as JSON-friendly values (for logs and manifests)."""
-        return {"sr_in": self.sr_in, "cutoff_hz": round(self.cutoff_hz, 3), "filter": self.filter,
-                "filter_order": self.order, "shelf_db": round(self.shelf_db, 2),
-                "noise_floor_db": None if self.noise_db is None else round(self.noise_db, 2),
-                "noise_colour": self.noise_colour if self.noise_db is not None else None,
-                "gain_db": round(self.gain_db, 2)}
-
 
 def band_limit(wav: np.ndarray, sample_rate: int, *, sr_in: int | None = None, cutoff_hz: float | None = None,
                filter: str = "resample_poly", order: int = 8, shelf_db: float = 40.0) -> np.ndarray:

@@ -301,20 +301,19 @@ def plot_dataset_item(dataset_dir: str | os.PathLike, *, out_path: str | os.Path
     if not 0 <= index < len(ids):
         raise SpecsrError(f"--item {item}: not an index below {len(ids)} nor an item id of the {split} split "
                           f"(e.g. {ids[0]})")
+    # a spectrogram dataset's own STFT; for audio, the preset at its rate (what training would use)
+    stft_cfg = info.stft or next((c for c in STFT_PRESETS.values() if c.sample_rate == info.sr_out), None)
+    if stft_cfg is None:
+        raise SpecsrError(f"{dataset_dir}: no STFT for the dataset's rate {info.sr_out} Hz")
     if isinstance(reader, SpectrogramPairs):
-        pair, stft_cfg = reader[index], info.stft
+        pair = reader[index]
         meta = reader.items[index]
         what = f"stored pair, {meta['filter']} through {meta['sr_in'] / 1000:g} kHz"
     else:
-        stft_cfg = next((c for c in STFT_PRESETS.values() if c.sample_rate == info.sr_out), None)
-        if stft_cfg is not None:
-            maker = PairMaker(stft_cfg, TaskConfig(), DegradeConfig(), crop_frames=1, gain_db_range=(0.0, 0.0),
-                              seed=seed)
-            drawn = validation_pairs(reader, maker, 1, indices=[index])[0]
-            pair = {k: v for k, v in drawn.items() if k != "draw"}
-            what = f"drawn on the fly (seed {seed}), {drawn['draw'].filter} at {drawn['draw'].cutoff_hz / 1000:.2f} kHz"
-    if stft_cfg is None:
-        raise SpecsrError(f"{dataset_dir}: no STFT for the dataset's rate {info.sr_out} Hz")
+        maker = PairMaker(stft_cfg, TaskConfig(), DegradeConfig(), crop_frames=1, gain_db_range=(0.0, 0.0), seed=seed)
+        drawn = validation_pairs(reader, maker, 1, indices=[index])[0]
+        pair = {k: v for k, v in drawn.items() if k != "draw"}
+        what = f"drawn on the fly (seed {seed}), {drawn['draw'].filter} at {drawn['draw'].cutoff_hz / 1000:.2f} kHz"
     offset_db = 20 * math.log10(float(window(stft_cfg).sum()) / 2)  # 0 dB = a full-scale sine, as plot_files
     freqs = np.arange(stft_cfg.n_bins) * stft_cfg.sample_rate / stft_cfg.n_fft
     panels = []

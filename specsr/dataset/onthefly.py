@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from specsr.config import DegradeConfig, STFTConfig, TaskConfig
-from specsr.dataset.pairs import PCM_SCALE
-from specsr.dataset.segments import AudioSegments
+from specsr.dataset.segments import PCM_SCALE, AudioSegments
 from specsr.dataset.sources import stable_hash
 from specsr.degrade import Degradation, degrade_batch, draw_degradations, family_names
 from specsr.errors import SpecsrError

@@ -26,6 +26,7 @@ from specsr.audio import AudioInfo, audio_info, read_audio, resample
 from specsr.config import STFTConfig
 from specsr.cutoff import detect_cutoff
 from specsr.dataset.reader import SPEC_KINDS, shard_kinds
+from specsr.dataset.segments import PCM_SCALE
 from specsr.dataset.sources import SourceFile, stable_hash
 from specsr.degrade import apply, random_degradation
 from specsr.errors import SpecsrError
@@ -37,7 +38,6 @@ SILENT_SEGMENT_DB = 50.0  # segments this far below the file's loudest segment a
 NOISE_FLOOR_PROB = 0.5  # share of variants that get a noise floor
 _TRIM_BLOCK = 1024  # samples per frame of the silence trim
 _READ_BLOCK = 1 << 22  # frames per read of a long file
-PCM_SCALE = 32768.0  # int16 value = round(sample * PCM_SCALE): what libsndfile reads back as sample exactly
 # Memory: a file's result holds all its arrays (a pair of 3-s segments of the 48k-2048 STFT is 1.2 MB,
 # twice that with the waveforms of val). At most 2 x workers files are in flight (queued, in a worker,
 # or done and waiting for their turn), and beyond the first of them no more than _IN_FLIGHT_BYTES by

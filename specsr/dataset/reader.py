@@ -116,8 +116,8 @@ def load_dataset_info(root: str | os.PathLike) -> DatasetInfo:
     except (KeyError, TypeError, ValueError) as exc:
         raise SpecsrError(f"{root / MANIFEST_NAME}: malformed manifest ({type(exc).__name__}: {exc})") from None
     for shard in info.shards:
-        names = shard_file_names(info.kind, shard)[: 1 if info.kind == "audio" else len(SPEC_KINDS)]
-        for name in names:
+        # an audio shard's one file, or a pair shard's images (val's waveforms: checked by the reader needing them)
+        for name in shard_file_names(info.kind, shard)[: len(SPEC_KINDS)]:
             if not (root / SHARD_DIR / name).is_file():
                 raise SpecsrError(f"{root}: shard {shard['name']} is listed but its file {name} is missing")
     return info

@@ -20,6 +20,7 @@ from specsr.dataset.reader import AUDIO_SHARD_SUFFIX, SHARD_DIR, SPLITS, load_da
 from specsr.errors import SpecsrError
 
 WAV_HEADER_BYTES = 44
+PCM_SCALE = 32768.0  # int16 value = round(sample * PCM_SCALE): what libsndfile reads back as sample exactly
 _BITS = 16
 
 
