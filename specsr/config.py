@@ -298,6 +298,8 @@ class TrainConfig(_Config):
     max_val_items: int = 32
     phase_iters: int = INFERENCE_DEFAULTS.n_iter  # validation reconstructs audio like specsr upsample
     gain_db_range: tuple[float, ...] = (-12.0, 6.0)
+    level_weight: float = 0.0  # band_level_l1: the level of each group's mean power (a haze is too quiet)
+    texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
     adv_weight: float = 0.05
     fm_weight: float = 2.0
     disc_lr: float = 2e-4
@@ -316,6 +318,8 @@ class TrainConfig(_Config):
         _check(self.num_workers >= 0, f"[train] num_workers must be >= 0, got {self.num_workers!r}")
         _check(self.max_val_items >= 1, f"[train] max_val_items must be >= 1, got {self.max_val_items!r}")
         _check(self.phase_iters >= 0, f"[train] phase_iters must be >= 0, got {self.phase_iters!r}")
+        _check(self.level_weight >= 0 and self.texture_weight >= 0,
+               "[train] level_weight and texture_weight must be >= 0")
         _check(0.0 <= self.source_balance <= 1.0,
                f"[train] source_balance must be in [0, 1], got {self.source_balance!r}")
         _check(len(self.gain_db_range) == 2 and self.gain_db_range[0] <= self.gain_db_range[1],

@@ -43,11 +43,13 @@ from specsr.dataset.onthefly import PairMaker, validation_pairs
 from specsr.dataset.segments import AudioSegments
 from specsr.errors import SpecsrError
 from specsr.losses import (
+    band_level_l1,
     band_mask,
     feature_matching_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     masked_l1,
+    texture_l1,
 )
 from specsr.metrics import Scores, mean_scores, score_signals, to_metric_signal
 from specsr.models import PatchDiscriminator, UNet, build_inputs, build_model, count_parameters
@@ -411,6 +413,14 @@ class Trainer:
         pred, target, mask = self._forward(batch)
         content = masked_l1(pred, target, mask)
         logs = {"loss": float(content.detach())}
+        if tc.level_weight > 0:
+            level = band_level_l1(pred, target, mask)
+            content = content + tc.level_weight * level
+            logs["level"] = float(level.detach())
+        if tc.texture_weight > 0:
+            texture = texture_l1(pred, target, mask)
+            content = content + tc.texture_weight * texture
+            logs["texture"] = float(texture.detach())
         loss = content
         if self.ddp_disc is not None and self.opt_d is not None:
             low = normalize(batch["input"].to(self.device))
@@ -468,7 +478,8 @@ class Trainer:
             scores.append(_score_item(item["wav_target"].numpy(), wav[0], sr, int(item["sr_in"])))
         m = mean_scores(scores)
         return {"val_loss": float(np.mean(losses)) if losses else float("nan"), "val_lsd": m.lsd,
-                "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf}
+                "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf, "val_band_bias_db": m.band_bias_db,
+                "val_envelope_r": m.envelope_r, "val_texture": m.texture}
 
     def run(self) -> TrainSummary:
         tc = self.cfg.train
@@ -508,7 +519,8 @@ class Trainer:
                             v = self.validate()
                             self._log({"step": self.step, **v})
                             bar.write(f"step {self.step}: val loss {v['val_loss']:.4f}  LSD {v['val_lsd']:.3f}  "
-                                      f"LSD-HF {v['val_lsd_hf']:.3f}")
+                                      f"LSD-HF {v['val_lsd_hf']:.3f}  bias {v['val_band_bias_db']:+.1f} dB  "
+                                      f"r {v['val_envelope_r']:.2f}  texture {v['val_texture']:.2f}")
                             if self.best_lsd is None or v["val_lsd"] < self.best_lsd:
                                 self.best_lsd = v["val_lsd"]
                                 self._save("best.pt", "training")

@@ -115,3 +115,10 @@ def test_degrade_config_checks():
         DegradeConfig(iir_order=(4,))
     with pytest.raises(SpecsrError, match=r"\[degrade\] noise_floor_db must be \[low, high\] dBFS <= 0"):
         DegradeConfig(noise_floor_db=(-60.0, 10.0))
+
+
+@pytest.mark.parametrize("field", ["level_weight", "texture_weight"])
+def test_negative_loss_weights_are_refused(field):
+    with pytest.raises(SpecsrError, match=field):
+        TrainConfig(**{field: -0.5})
+    assert getattr(TrainConfig(**{field: 2.0}), field) == 2.0
