@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from specsr.losses import GROUP_BINS, band_level_l1, masked_l1, texture_l1
+from specsr.losses import GROUP_BINS, _moving_mean, band_level_l1, masked_l1, texture_l1
 from specsr.spectral import normalize
 
 
@@ -82,3 +82,11 @@ def test_gradients_are_finite_for_silent_and_loud_bins():
     mask = torch.ones(1, pred.shape[1])
     (band_level_l1(pred, target, mask) + texture_l1(pred, target, mask)).backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_moving_mean_is_the_window_mean_cut_at_the_edges():
+    x = torch.randn(2, 37, 3, dtype=torch.float64)
+    got = _moving_mean(x, 9)
+    for f in (0, 3, 4, 20, 36):
+        lo, hi = max(0, f - 4), min(37, f + 5)
+        assert torch.allclose(got[:, f], x[:, lo:hi].mean(dim=1))
