@@ -28,7 +28,8 @@ Device = Annotated[str, typer.Option(
     "--device", metavar="auto|cpu|cuda[:N]|mps", help="Where the network runs (auto: CUDA when present).")]
 Precision = Annotated[str | None, typer.Option(
     "--precision", metavar="|".join(PRECISIONS),
-    help=f"Network precision; auto is bf16 on CPU, fp32 elsewhere (default {_D.precision}).", show_default=False)]
+    help=f"Network precision; auto is bf16 on a CPU with native bf16 kernels, fp32 elsewhere "
+         f"(default {_D.precision}).", show_default=False)]
 ChunkSeconds = Annotated[float | None, typer.Option(
     "--chunk-seconds", metavar="S", help=f"Audio per chunk: bounds memory, never changes the output "
                                          f"(default {_D.chunk_seconds:g}).", show_default=False)]

@@ -53,7 +53,7 @@ from specsr.errors import SpecsrError
 from specsr.limiter import LimiterStats, limit_new_band
 from specsr.models import DC_BINS, build_inputs, fuse_batchnorm
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
-from specsr.utils import check_output_path, resolve_device
+from specsr.utils import check_output_path, cpu_has_fast_bf16, resolve_device
 
 LONG_FILE_SECONDS = 120.0  # longer files: the cutoff is measured on excerpts, not the whole file
 MAX_CHANNELS = 16  # an axis this short beside a longer one is the channel axis
@@ -138,8 +138,8 @@ class Upsampler:
     """A loaded model ready to upsample arrays and files to ``sr_out``.
 
     ``settings`` (default :data:`specsr.config.INFERENCE_DEFAULTS`) are the defaults of every call;
-    ``precision`` overrides ``settings.precision``: ``auto`` (bf16 autocast for the network on CPU,
-    fp32 elsewhere), ``fp32`` or ``bf16``. Phase reconstruction always runs in fp32.
+    ``precision`` overrides ``settings.precision``: ``auto`` (bf16 autocast for the network on a CPU with
+    native bf16 kernels, fp32 elsewhere), ``fp32`` or ``bf16``. Phase reconstruction always runs in fp32.
     """
 
     def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str | None = None,
@@ -159,7 +159,9 @@ class Upsampler:
         self.task = loaded.task
         self.model_cfg = loaded.model_cfg
         precision = self.settings.precision
-        self.precision = ("bf16" if self.device.type == "cpu" else "fp32") if precision == "auto" else precision
+        if precision == "auto":  # bf16 only where the CPU has native bf16 kernels (cpu_has_fast_bf16)
+            precision = "bf16" if self.device.type == "cpu" and cpu_has_fast_bf16() else "fp32"
+        self.precision = precision
 
     @property
     def sr_out(self) -> int:

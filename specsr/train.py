@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -54,7 +55,7 @@ from specsr.losses import (
 from specsr.metrics import Scores, mean_scores, score_signals, to_metric_signal
 from specsr.models import PatchDiscriminator, UNet, build_inputs, build_model, count_parameters
 from specsr.spectral import LOG_POWER_FLOOR, cutoff_bins, log_power, normalize
-from specsr.utils import atomic_write_text, git_commit, resolve_device
+from specsr.utils import atomic_write_text, cpu_has_fast_bf16, git_commit, resolve_device
 
 RUN_FILE = "run.json"
 FLOOR_LOGP = math.log10(LOG_POWER_FLOOR)
@@ -326,6 +327,11 @@ class Trainer:
             return None
         if self.device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if self.device.type == "cpu" and not cpu_has_fast_bf16():
+            if _is_main() and not self.quiet:  # measured: a patch-4 U-Net step 18.3 s in bf16, 1.8 s in fp32
+                print("specsr: note: AMP off: this CPU has no native bf16 kernels, where bf16 autocast is about "
+                      "10× slower than fp32; training in fp32", file=sys.stderr)
+            return None
         return torch.bfloat16
 
     def _autocast(self) -> contextlib.AbstractContextManager:

@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic text writes, lists of paths, device selection, git provenance."""
+"""Small shared helpers: atomic text writes, lists of paths, device selection and its bf16 support, git provenance."""
 
 from __future__ import annotations
 
@@ -107,6 +107,21 @@ def resolve_device(device: str = "auto") -> torch.device:
             raise SpecsrError("device 'mps': Apple MPS is not available here (use 'cpu' or 'auto')")
         return torch.device("mps")
     raise SpecsrError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (oneDNN's AVX-512 BF16 / AMX kernels).
+
+    Without them (AVX2-only CPUs: most AMD Zen 1-3, many laptops) PyTorch emulates bf16 and a
+    convolution is 40-170× slower than fp32 (measured on an AMD EPYC Zen 1: a 16→16 3×3 conv over
+    ``[1, 16, 256, 1024]``, 0.06 s fp32, 10.8 s bf16), so ``auto`` precision and CPU AMP choose fp32 there.
+    """
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN, or an older torch
+        return False
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:

@@ -224,6 +224,17 @@ def test_bf16_stays_close_to_fp32(tmp_path):
     assert abs(score(ref, y32[0], 16000).lsd - score(ref, y16[0], 16000).lsd) < 0.02
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_uses_bf16_only_with_native_cpu_kernels(tmp_path, monkeypatch, native):
+    """On an AVX2-only CPU bf16 is emulated and far slower than fp32: ``auto`` must pick fp32 there."""
+    import specsr.pipeline
+
+    monkeypatch.setattr(specsr.pipeline, "cpu_has_fast_bf16", lambda: native)
+    path = make_checkpoint_file(tmp_path / "m.pt")
+    assert load_model(path, device="cpu").precision == ("bf16" if native else "fp32")
+    assert load_model(path, device="cpu", precision="bf16").precision == "bf16"  # asked for: honoured
+
+
 def test_load_model_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "none")
     with pytest.raises(SpecsrError, match=r"no bundled model named 'specsr-unet-48k-v1' \(bundled: none installed\)"):

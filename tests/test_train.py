@@ -70,6 +70,18 @@ def test_two_step_smoke_from_shipped_config(dataset, tmp_path):
     assert load_checkpoint(out).model_cfg == cfg.model
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_amp_only_with_native_bf16_kernels(dataset, tmp_path, monkeypatch, capsys, native):
+    """Emulated bf16 (AVX2-only CPUs) makes a training step ~10× slower: AMP falls back to fp32, saying so."""
+    import specsr.train
+
+    monkeypatch.setattr(specsr.train, "cpu_has_fast_bf16", lambda: native)
+    trainer = Trainer(dataset, tmp_path / "run", tiny_config(amp=True), device="cpu")
+    assert trainer.amp_dtype == (torch.bfloat16 if native else None)
+    assert ("AMP off" in capsys.readouterr().err) is not native
+    trainer.close()
+
+
 @pytest.mark.slow
 def test_overfitting_one_batch(dataset, tmp_path):
     cfg = tiny_config(steps=150, lr=0.01, gain_db_range=[0.0, 0.0])
