@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,15 +24,13 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_upsample import source_audio  # noqa: E402
+from bench_upsample import peer_seconds, source_audio  # noqa: E402
 
 from specsr.audio import resample  # noqa: E402
 from specsr.checkpoint import make_checkpoint, save_checkpoint  # noqa: E402
 from specsr.config import RunConfig, load_toml  # noqa: E402
 from specsr.models import build_model, count_parameters  # noqa: E402
 from specsr.pipeline import load_model  # noqa: E402
-
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
 
 def checkpoint_for(spec: str, tmp: Path) -> Path:
@@ -61,12 +58,6 @@ def time_upsample(ckpt: Path, src: Path, tmp: Path, repeats: int) -> dict[str, f
         out.unlink()
     return {"wall": statistics.median(walls), "network": statistics.median(nets),
             "phase": statistics.median(phases), "params": count_parameters(ups.model)}
-
-
-def peer_seconds(script: str, seconds: float, threads: int) -> float:
-    proc = subprocess.run([sys.executable, str(BENCH / script), str(seconds), "--threads", str(threads)],
-                          capture_output=True, text=True, check=True)
-    return float(proc.stdout.strip().split()[-1].rstrip("s"))
 
 
 def main() -> None:

@@ -31,6 +31,15 @@ import numpy as np
 TRAIN_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 SR_OUT = 48000
 
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"  # the peer-shaped networks (../shared/bench)
+
+
+def peer_seconds(script: str, seconds: float, threads: int) -> float:
+    """Median seconds of one of ``../shared/bench``'s peer-shaped networks over ``seconds`` of mono audio."""
+    proc = subprocess.run([sys.executable, str(BENCH / script), str(seconds), "--threads", str(threads)],
+                          capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().split()[-1].rstrip("s"))
+
 
 def source_audio(seconds: float, seed: int = 0) -> np.ndarray:
     """``[2, seconds · 48 kHz]`` full-band audio: training clips tiled to length, or synthetic."""

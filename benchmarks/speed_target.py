@@ -27,11 +27,10 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_upsample import source_audio  # noqa: E402
+from bench_upsample import peer_seconds, source_audio  # noqa: E402
 
 from specsr.audio import resample  # noqa: E402
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs one command and prints its wall seconds and peak RSS (its own process: the figure is that run's alone).
@@ -50,12 +49,6 @@ def measure(cmd: list[str], threads: int) -> dict[str, float]:
     proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, env=env,
                           check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def peer_seconds(script: str, seconds: float, threads: int) -> float:
-    proc = subprocess.run([sys.executable, str(BENCH / script), str(seconds), "--threads", str(threads)],
-                          capture_output=True, text=True, check=True)
-    return float(proc.stdout.strip().split()[-1].rstrip("s"))
 
 
 def main() -> None:
