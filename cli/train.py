@@ -34,8 +34,8 @@ def train_cmd(
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (unset: 2e-3 from scratch, 2e-4 "
                                                                   "with --warm-start)."),
     device: opt.Device = "auto",
-    amp: bool | None = typer.Option(None, "--amp/--no-amp",
-                             help="bf16 (fp16 where bf16 is missing) autocast; ignored on a CPU without native bf16."),
+    amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bf16 (fp16 where bf16 is missing) autocast; "
+                                                                 "ignored on a CPU without native bf16."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/last.pt."),
     val_every: int | None = typer.Option(None, "--val-every", help="Validate every N steps."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
