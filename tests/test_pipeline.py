@@ -237,7 +237,7 @@ def test_auto_precision_uses_bf16_only_with_native_cpu_kernels(tmp_path, monkeyp
 
 def test_load_model_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "none")
-    with pytest.raises(SpecsrError, match=r"no bundled model named 'specsr-unet-48k-v1' \(bundled: none installed\)"):
+    with pytest.raises(SpecsrError, match=r"no bundled model named 'specsr-unet-48k-v2' \(bundled: none installed\)"):
         load_model(None)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")

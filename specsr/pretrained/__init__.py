@@ -16,7 +16,7 @@ from pathlib import Path
 from specsr.errors import SpecsrError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "specsr-unet-48k-v1"
+DEFAULT_MODEL = "specsr-unet-48k-v2"
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ REGISTRY: dict[str, BundledModel] = {m.name: m for m in (
     BundledModel("specsr-unet-48k-v1", "9e79f42408ff43ea9a53c2c7678c916dc03b2d91f65dd2f13c8b48921304dd5a",
                  "U-Net, 583k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained on ~34 min of "
                  "permissively licensed music and speech (see ATTRIBUTION.md)"),
+    BundledModel("specsr-unet-48k-v2", "da90ebd30f24b4cd1d7a87d95977a3b9cdacca286a42439d5caf318e34862d6c",
+                 "patch-4 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained with level "
+                 "and texture terms on ~33 min of permissively licensed music and speech (see ATTRIBUTION.md)"),
 )}
 
 
