@@ -237,7 +237,8 @@ def test_auto_precision_uses_bf16_only_with_native_cpu_kernels(tmp_path, monkeyp
 
 def test_load_model_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "none")
-    with pytest.raises(SpecsrError, match=r"no bundled model named 'specsr-unet-48k-v2' \(bundled: none installed\)"):
+    missing = rf"no bundled model named '{pretrained.DEFAULT_MODEL}' \(bundled: none installed\)"
+    with pytest.raises(SpecsrError, match=missing):
         load_model(None)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
