@@ -244,8 +244,8 @@ class InferenceConfig(_Config):
 
     ``phase``: reconstruction of the new band's phase (:mod:`specsr.phase`); ``n_iter``: its
     iterations; ``chunk_seconds``: audio per chunk (bounds memory, never changes the output);
-    ``precision``: of the network (``auto``: bf16 on a CPU with native bf16
-    kernels, fp32 elsewhere; phase is always fp32).
+    ``precision``: of the network (``auto``: bf16 on a CPU with native bf16 kernels, fp32 elsewhere;
+    phase is always fp32).
     """
 
     TABLE: ClassVar[str] = "inference"
