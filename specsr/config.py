@@ -301,6 +301,7 @@ class TrainConfig(_Config):
     gain_db_range: tuple[float, ...] = (-12.0, 6.0)
     level_weight: float = 0.0  # band_level_l1: the level of each group's mean power (a haze is too quiet)
     texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
+    texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 was trained so)
     adv_weight: float = 0.05
     fm_weight: float = 2.0
     disc_lr: float = 2e-4

@@ -84,25 +84,36 @@ def _moving_mean(x: torch.Tensor, n_bins: int) -> torch.Tensor:
     return total / count[None, :, None]
 
 
-def _roughness(x: torch.Tensor, weight: torch.Tensor, group_bins: int) -> torch.Tensor:
+def _roughness(x: torch.Tensor, weight: torch.Tensor, group_bins: int, fixed_patterns: bool = False) -> torch.Tensor:
     """RMS per group ``[B, G, T]`` of ``x`` ``[B, F, T]`` about its moving mean over
-    :data:`TEXTURE_SMOOTH_BINS` bins along frequency, over the masked bins."""
+    :data:`TEXTURE_SMOOTH_BINS` bins along frequency, over the masked bins. Unless ``fixed_patterns``, each
+    bin's mean of that residual over the frames is taken out first: a pattern that stays in place from frame
+    to frame (a lattice the network draws at fixed bins) is not roughness."""
     resid = x - _moving_mean(x, TEXTURE_SMOOTH_BINS)
+    if not fixed_patterns:
+        resid = resid - resid.mean(dim=-1, keepdim=True)
     w = _groups(weight, group_bins)
     sq = (_groups(resid.square(), group_bins) * w).sum(dim=2) / w.sum(dim=2).clamp_min(1.0)
     return (sq + 1e-8).sqrt()
 
 
 def texture_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-               group_bins: int = GROUP_BINS) -> torch.Tensor:
+               group_bins: int = GROUP_BINS, fixed_patterns: bool = False) -> torch.Tensor:
     """L1 between the roughness of each group of masked bins, per frame (see :func:`_roughness`), in
     normalised log-power units: it asks for the truth's amount of fine structure, not its positions.
     Outside the mask the estimate is the truth (as the output keeps the input's band), so the moving mean at
-    the band's lower edge reaches into the input's bins: a seam counts, as it sounds."""
+    the band's lower edge reaches into the input's bins: a seam counts, as it sounds (where it changes from
+    frame to frame; with ``fixed_patterns`` also where it does not).
+
+    ``fixed_patterns=False`` (the default) compares only the roughness that moves from frame to frame. With
+    ``True`` (how the bundled v2 was trained) a network can score roughness with a lattice at fixed bins: v2
+    puts +7 dB on every 4th bin, the last bin of each of its 4-bin patches, a 94 Hz comb (README,
+    "Experiments")."""
     weight = mask[:, :, None].expand_as(pred)
     full = _groups(weight, group_bins).sum(dim=2) > 0
     pred = torch.where(weight > 0, pred, target)
-    diff = (_roughness(pred, weight, group_bins) - _roughness(target, weight, group_bins)).abs()
+    diff = (_roughness(pred, weight, group_bins, fixed_patterns)
+            - _roughness(target, weight, group_bins, fixed_patterns)).abs()
     diff = torch.where(full, diff, torch.zeros_like(diff))
     return diff.sum() / full.sum().clamp_min(1)
 

@@ -424,7 +424,7 @@ class Trainer:
             content = content + tc.level_weight * level
             logs["level"] = float(level.detach())
         if tc.texture_weight > 0:
-            texture = texture_l1(pred, target, mask)
+            texture = texture_l1(pred, target, mask, fixed_patterns=tc.texture_fixed_patterns)
             content = content + tc.texture_weight * texture
             logs["texture"] = float(texture.detach())
         loss = content

@@ -66,14 +66,35 @@ def test_texture_asks_for_roughness_not_positions():
 
 
 def test_the_seam_counts_as_texture():
-    """The estimate's bins below the mask are the truth's: a step at the band's edge is roughness there."""
+    """The estimate's bins below the mask are the truth's: a step at the band's edge is roughness there, a fixed
+    step only with ``fixed_patterns``, a step that changes from frame to frame always."""
     f, t = 4 * GROUP_BINS, 2
     target = torch.zeros(1, f, t)
     pred = torch.zeros(1, f, t)
     pred[:, GROUP_BINS:] = -1.0  # the new band 1 unit below the kept band
     mask = _mask(1, f, GROUP_BINS, f)
+    assert float(texture_l1(pred, target, mask, fixed_patterns=True)) > 0.05
+    assert float(texture_l1(pred, target, mask)) < 1e-6
+    pred[:, GROUP_BINS:, 1] = -3.0  # the step moves: 1 unit in one frame, 3 in the next
     assert float(texture_l1(pred, target, mask)) > 0.05
     assert float(texture_l1(pred, pred, mask)) == 0.0
+
+
+def test_a_lattice_fixed_in_place_earns_no_texture():
+    """A pattern on the same bins in every frame (v2's +7 dB on every 4th bin) is not the truth's roughness: it
+    does not bring a haze's texture loss down, unless ``fixed_patterns``; noise of the truth's statistics does."""
+    gen = torch.Generator().manual_seed(1)
+    f, t = 8 * GROUP_BINS, 64
+    target = torch.randn(2, f, t, generator=gen) * 0.2
+    mask = _mask(2, f, 0, f)
+    haze = torch.zeros(2, f, t)
+    lattice = haze.clone()
+    lattice[:, 3::4] = 0.4  # the same bins in every frame
+    other = torch.randn(2, f, t, generator=gen) * 0.2
+    haze_loss = float(texture_l1(haze, target, mask))
+    assert math.isclose(float(texture_l1(lattice, target, mask)), haze_loss, rel_tol=1e-5)
+    assert float(texture_l1(lattice, target, mask, fixed_patterns=True)) < 0.6 * haze_loss
+    assert float(texture_l1(other, target, mask)) < 0.35 * haze_loss
 
 
 def test_gradients_are_finite_for_silent_and_loud_bins():
