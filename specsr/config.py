@@ -25,6 +25,7 @@ T = TypeVar("T", bound="_Config")
 
 WINDOWS = ("hann", "hamming", "blackman")
 PHASE_METHODS = ("fgla", "griffinlim", "lowres")  # see specsr.phase
+LEVEL_NORMS = ("l1", "rms")  # [train] level_norm, see specsr.losses.band_level_l1
 PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
 # The input rates real files come at: the on-the-fly degradations draw among those within the task's range.
@@ -300,6 +301,7 @@ class TrainConfig(_Config):
     phase_iters: int = INFERENCE_DEFAULTS.n_iter  # validation reconstructs audio like specsr upsample
     gain_db_range: tuple[float, ...] = (-12.0, 6.0)
     level_weight: float = 0.0  # band_level_l1: the level of each group's mean power (a haze is too quiet)
+    level_norm: str = "l1"  # band_level_l1's norm: l1 (the median level) or rms (the mean level)
     texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
     texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 was trained so)
     adv_weight: float = 0.05
@@ -322,6 +324,8 @@ class TrainConfig(_Config):
         _check(self.phase_iters >= 0, f"[train] phase_iters must be >= 0, got {self.phase_iters!r}")
         _check(self.level_weight >= 0 and self.texture_weight >= 0,
                "[train] level_weight and texture_weight must be >= 0")
+        _check(self.level_norm in LEVEL_NORMS,
+               f"[train] level_norm must be one of {', '.join(LEVEL_NORMS)}, got {self.level_norm!r}")
         _check(0.0 <= self.source_balance <= 1.0,
                f"[train] source_balance must be in [0, 1], got {self.source_balance!r}")
         _check(len(self.gain_db_range) == 2 and self.gain_db_range[0] <= self.gain_db_range[1],

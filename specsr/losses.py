@@ -61,15 +61,23 @@ def _group_level(x: torch.Tensor, weight: torch.Tensor, group_bins: int) -> torc
 
 
 def band_level_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                  group_bins: int = GROUP_BINS) -> torch.Tensor:
+                  group_bins: int = GROUP_BINS, norm: str = "l1") -> torch.Tensor:
     """L1 between the levels of each group of ``group_bins`` masked bins' mean power, per frame, in
     normalised log-power units. ``pred``/``target`` ``[B, F, T]``, ``mask`` ``[B, F]``. Groups with no
-    masked bin do not count."""
+    masked bin do not count.
+
+    ``norm="rms"``: the root of the mean squared difference instead (the same units and scale). Where the
+    input cannot tell a loud frame from a quiet one (a fricative above a 4 kHz input), L1 is least for the
+    median of the levels that could be there and RMS for their mean: the metric's band bias is a mean over
+    frames, and the levels' spread is skewed towards the loud frames, so L1's median comes out too quiet."""
     weight = mask[:, :, None].expand_as(pred)
     full = _groups(weight, group_bins).sum(dim=2) > 0  # [B, G, T]
-    diff = (_group_level(pred, weight, group_bins) - _group_level(target, weight, group_bins)).abs()
+    diff = _group_level(pred, weight, group_bins) - _group_level(target, weight, group_bins)
     diff = torch.where(full, diff, torch.zeros_like(diff))
-    return diff.sum() / full.sum().clamp_min(1)
+    n = full.sum().clamp_min(1)
+    if norm == "rms":
+        return (diff.square().sum() / n + 1e-12).sqrt()
+    return diff.abs().sum() / n
 
 
 def _moving_mean(x: torch.Tensor, n_bins: int) -> torch.Tensor:

@@ -420,7 +420,7 @@ class Trainer:
         content = masked_l1(pred, target, mask)
         logs = {"loss": float(content.detach())}
         if tc.level_weight > 0:
-            level = band_level_l1(pred, target, mask)
+            level = band_level_l1(pred, target, mask, norm=tc.level_norm)
             content = content + tc.level_weight * level
             logs["level"] = float(level.detach())
         if tc.texture_weight > 0:

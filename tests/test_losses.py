@@ -38,6 +38,20 @@ def test_level_is_of_the_mean_power_not_the_mean_log():
     assert math.isclose(float(band_level_l1(normalize(haze), normalize(logp), mask)), expected, rel_tol=1e-5)
 
 
+def test_rms_level_asks_for_the_mean_level_l1_for_the_median():
+    """Three quiet frames and one 3 units louder (a fricative the input cannot show): a constant prediction scores
+    best at the median (0) under L1 and at the mean (0.75) under RMS."""
+    f = GROUP_BINS
+    target = torch.zeros(1, f, 4)
+    target[..., 3] = 3.0
+    mask = torch.ones(1, f)
+    at = {c: torch.full((1, f, 4), c) for c in (0.0, 0.75)}
+    l1 = {c: float(band_level_l1(p, target, mask)) for c, p in at.items()}
+    rms = {c: float(band_level_l1(p, target, mask, norm="rms")) for c, p in at.items()}
+    assert l1[0.0] < l1[0.75] and rms[0.75] < rms[0.0]
+    assert math.isclose(rms[0.0], math.sqrt(9 / 4), rel_tol=1e-5)
+
+
 def test_unmasked_bins_do_not_count():
     f, t = 4 * GROUP_BINS, 3
     target = torch.zeros(2, f, t)
