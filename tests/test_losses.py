@@ -95,7 +95,7 @@ def test_the_seam_counts_as_texture():
 
 
 def test_a_lattice_fixed_in_place_earns_no_texture():
-    """A pattern on the same bins in every frame (v2's +7 dB on every 4th bin) is not the truth's roughness: it
+    """A pattern on the same bins in every frame (v2's +4-5 dB on every 4th bin) is not the truth's roughness: it
     does not bring a haze's texture loss down, unless ``fixed_patterns``; noise of the truth's statistics does."""
     gen = torch.Generator().manual_seed(1)
     f, t = 8 * GROUP_BINS, 64
