@@ -10,7 +10,8 @@ L1 per bin predicts the median log-power of what could be there: a haze, smoothe
 since power is dominated by its peaks, several dB too quiet. Two terms on groups of adjacent bins correct
 that without asking for the (unpredictable) position of each peak: :func:`band_level_l1` matches the
 level of each group's *mean power* (the metric's band level), :func:`texture_l1` matches each group's
-roughness (the RMS of the log-power about a moving mean along frequency, the metric's texture).
+roughness (the RMS of the log-power about a moving mean along frequency, the metric's texture); the
+level term over the whole band at once matches the metric's band level itself.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ def band_level_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     ``norm="rms"``: the root of the mean squared difference instead (the same units and scale). Where the
     input cannot tell a loud frame from a quiet one (a fricative above a 4 kHz input), L1 is least for the
     median of the levels that could be there and RMS for their mean: the metric's band bias is a mean over
-    frames, and the levels' spread is skewed towards the loud frames, so L1's median comes out too quiet."""
+    frames, and the levels' spread is skewed towards the loud frames, so L1's median comes out too quiet.
+
+    ``group_bins = F`` (all bins in one group, ``[train] band_level_weight``): the level of the whole masked
+    band per frame, the metric's band level. Groups matched one by one still leave the band too quiet where
+    the input cannot say *which* groups are loud (a fricative's peak): each group's best guess is its typical
+    level, and the band's mean power is set by its loudest groups, so the sum of the guesses falls short."""
     weight = mask[:, :, None].expand_as(pred)
     full = _groups(weight, group_bins).sum(dim=2) > 0  # [B, G, T]
     diff = _group_level(pred, weight, group_bins) - _group_level(target, weight, group_bins)

@@ -423,6 +423,10 @@ class Trainer:
             level = band_level_l1(pred, target, mask, norm=tc.level_norm)
             content = content + tc.level_weight * level
             logs["level"] = float(level.detach())
+        if tc.band_level_weight > 0:
+            band_level = band_level_l1(pred, target, mask, group_bins=pred.shape[1], norm=tc.level_norm)
+            content = content + tc.band_level_weight * band_level
+            logs["band_level"] = float(band_level.detach())
         if tc.texture_weight > 0:
             texture = texture_l1(pred, target, mask, fixed_patterns=tc.texture_fixed_patterns)
             content = content + tc.texture_weight * texture

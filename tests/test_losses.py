@@ -52,6 +52,25 @@ def test_rms_level_asks_for_the_mean_level_l1_for_the_median():
     assert math.isclose(rms[0.0], math.sqrt(9 / 4), rel_tol=1e-5)
 
 
+def test_whole_band_level_asks_for_the_loud_groups_the_group_term_cannot_place():
+    """Each frame's power sits in one group, a different one per frame (where a fricative peaks, unknown to the
+    network). A flat guess at the groups' mean log level wins the group term; it leaves the band's level
+    log10(n_groups) too low, which the whole-band term (``group_bins = F``) prices and a guess at the band's
+    mean power does not pay."""
+    g, n_groups = GROUP_BINS, 8
+    f = g * n_groups
+    logp = torch.full((1, f, n_groups), -3.0)
+    for t in range(n_groups):
+        logp[0, t * g:(t + 1) * g, t] = 3.0
+    target, mask = normalize(logp), torch.ones(1, f)
+    typical = normalize(torch.full((1, f, n_groups), -3.0))  # the level most groups have
+    band_mean = normalize(torch.full((1, f, n_groups), math.log10((1e3 + (n_groups - 1) * 1e-3) / n_groups)))
+    assert float(band_level_l1(typical, target, mask)) < float(band_level_l1(band_mean, target, mask))
+    assert float(band_level_l1(band_mean, target, mask, group_bins=f)) < 1e-5
+    expected = float(normalize(torch.tensor(math.log10((1e3 + 7e-3) / 8))) - normalize(torch.tensor(-3.0)))
+    assert math.isclose(float(band_level_l1(typical, target, mask, group_bins=f)), expected, rel_tol=1e-5)
+
+
 def test_unmasked_bins_do_not_count():
     f, t = 4 * GROUP_BINS, 3
     target = torch.zeros(2, f, t)
