@@ -305,6 +305,7 @@ class TrainConfig(_Config):
     band_level_weight: float = 0.0  # band_level_l1 over the whole new band per frame (the metric's band level)
     texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
     texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 was trained so)
+    pattern_weight: float = 0.0  # fixed_pattern_l1: the fine structure that stays in place (no lattice)
     adv_weight: float = 0.05
     fm_weight: float = 2.0
     disc_lr: float = 2e-4
@@ -323,8 +324,8 @@ class TrainConfig(_Config):
         _check(self.num_workers >= 0, f"[train] num_workers must be >= 0, got {self.num_workers!r}")
         _check(self.max_val_items >= 1, f"[train] max_val_items must be >= 1, got {self.max_val_items!r}")
         _check(self.phase_iters >= 0, f"[train] phase_iters must be >= 0, got {self.phase_iters!r}")
-        _check(self.level_weight >= 0 and self.texture_weight >= 0 and self.band_level_weight >= 0,
-               "[train] level_weight, band_level_weight and texture_weight must be >= 0")
+        _check(min(self.level_weight, self.band_level_weight, self.texture_weight, self.pattern_weight) >= 0,
+               "[train] level_weight, band_level_weight, texture_weight and pattern_weight must be >= 0")
         _check(self.level_norm in LEVEL_NORMS,
                f"[train] level_norm must be one of {', '.join(LEVEL_NORMS)}, got {self.level_norm!r}")
         _check(0.0 <= self.source_balance <= 1.0,

@@ -47,6 +47,7 @@ from specsr.losses import (
     band_level_l1,
     band_mask,
     feature_matching_loss,
+    fixed_pattern_l1,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     masked_l1,
@@ -431,6 +432,10 @@ class Trainer:
             texture = texture_l1(pred, target, mask, fixed_patterns=tc.texture_fixed_patterns)
             content = content + tc.texture_weight * texture
             logs["texture"] = float(texture.detach())
+        if tc.pattern_weight > 0:
+            pattern = fixed_pattern_l1(pred, target, mask)
+            content = content + tc.pattern_weight * pattern
+            logs["pattern"] = float(pattern.detach())
         loss = content
         if self.ddp_disc is not None and self.opt_d is not None:
             low = normalize(batch["input"].to(self.device))

@@ -117,7 +117,7 @@ def test_degrade_config_checks():
         DegradeConfig(noise_floor_db=(-60.0, 10.0))
 
 
-@pytest.mark.parametrize("field", ["level_weight", "band_level_weight", "texture_weight"])
+@pytest.mark.parametrize("field", ["level_weight", "band_level_weight", "texture_weight", "pattern_weight"])
 def test_negative_loss_weights_are_refused(field):
     with pytest.raises(SpecsrError, match=field):
         TrainConfig(**{field: -0.5})

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from specsr.losses import GROUP_BINS, _moving_mean, band_level_l1, masked_l1, texture_l1
+from specsr.losses import GROUP_BINS, _moving_mean, band_level_l1, fixed_pattern_l1, masked_l1, texture_l1
 from specsr.spectral import normalize
 
 
@@ -128,6 +128,26 @@ def test_a_lattice_fixed_in_place_earns_no_texture():
     assert math.isclose(float(texture_l1(lattice, target, mask)), haze_loss, rel_tol=1e-5)
     assert float(texture_l1(lattice, target, mask, fixed_patterns=True)) < 0.6 * haze_loss
     assert float(texture_l1(other, target, mask)) < 0.35 * haze_loss
+
+
+def test_a_lattice_costs_in_the_pattern_term_moving_roughness_and_the_truths_harmonics_do_not():
+    """The pattern term compares the fine structure averaged over frames: a lattice on the same bins of every
+    frame costs its offset about the moving mean; roughness that moves averages out (nearly free); a held
+    note's harmonics in the truth are asked for, so drawing them costs nothing."""
+    gen = torch.Generator().manual_seed(2)
+    f, t = 8 * GROUP_BINS, 256
+    target = torch.randn(1, f, t, generator=gen) * 0.2
+    mask = _mask(1, f, 0, f)
+    lattice = torch.zeros(1, f, t)
+    lattice[:, 3::4] = 0.4
+    moving = torch.randn(1, f, t, generator=gen) * 0.2
+    lattice_loss = float(fixed_pattern_l1(lattice, target, mask))
+    # every 4th bin +0.4, the others 0: about the 9-bin mean (≈ 0.4 · 2/9 or 3/9) each bin is off by ≈ 0.1-0.3
+    assert 0.1 < lattice_loss < 0.35
+    assert float(fixed_pattern_l1(moving, target, mask)) < 0.15 * lattice_loss
+    harmonics = target + lattice  # a truth with a fixed comb (a held note)
+    assert float(fixed_pattern_l1(harmonics, harmonics, mask)) == 0.0
+    assert float(fixed_pattern_l1(torch.zeros(1, f, t), harmonics, mask)) > 0.8 * lattice_loss
 
 
 def test_gradients_are_finite_for_silent_and_loud_bins():
