@@ -121,7 +121,7 @@ def texture_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     frame to frame; with ``fixed_patterns`` also where it does not).
 
     ``fixed_patterns=False`` (the default) compares only the roughness that moves from frame to frame. With
-    ``True`` (how the bundled v2 was trained) a network can score roughness with a lattice at fixed bins: v2
+    ``True`` (how v2's first stage was trained) a network can score roughness with a lattice at fixed bins: v2
     puts +4-5 dB on every 4th bin, the last bin of each of its 4-bin patches, a 94 Hz comb (README,
     "Experiments")."""
     weight = mask[:, :, None].expand_as(pred)

@@ -36,9 +36,10 @@ REGISTRY: dict[str, BundledModel] = {m.name: m for m in (
     BundledModel("specsr-unet-48k-v1", "9e79f42408ff43ea9a53c2c7678c916dc03b2d91f65dd2f13c8b48921304dd5a",
                  "U-Net, 583k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained on ~34 min of "
                  "permissively licensed music and speech (see ATTRIBUTION.md)"),
-    BundledModel("specsr-unet-48k-v2", "da90ebd30f24b4cd1d7a87d95977a3b9cdacca286a42439d5caf318e34862d6c",
-                 "patch-4 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained with level "
-                 "and texture terms on ~33 min of permissively licensed music and speech (see ATTRIBUTION.md)"),
+    BundledModel("specsr-unet-48k-v2", "2d567e9b7c269547f46a454b8701b608e56ab65c0fff572767a6a8b59a6effee",
+                 "patch-4 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained with level, "
+                 "texture and fixed-pattern terms on ~40 min of permissively licensed music and speech "
+                 "(see ATTRIBUTION.md)"),
 )}
 
 
