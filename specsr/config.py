@@ -304,7 +304,7 @@ class TrainConfig(_Config):
     level_norm: str = "l1"  # band_level_l1's norm: l1 (the median level) or rms (the mean level)
     band_level_weight: float = 0.0  # band_level_l1 over the whole new band per frame (the metric's band level)
     texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
-    texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 was trained so)
+    texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 stage 1)
     pattern_weight: float = 0.0  # fixed_pattern_l1: the fine structure that stays in place (no lattice)
     adv_weight: float = 0.05
     fm_weight: float = 2.0

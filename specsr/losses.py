@@ -121,8 +121,8 @@ def texture_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     frame to frame; with ``fixed_patterns`` also where it does not).
 
     ``fixed_patterns=False`` (the default) compares only the roughness that moves from frame to frame. With
-    ``True`` (how v2's first stage was trained) a network can score roughness with a lattice at fixed bins: v2
-    puts +4-5 dB on every 4th bin, the last bin of each of its 4-bin patches, a 94 Hz comb (README,
+    ``True`` (how v2's first stage was trained) a network can score roughness with a lattice at fixed bins:
+    stage 1 puts +4-5 dB on every 4th bin, the last bin of each of its 4-bin patches, a 94 Hz comb (README,
     "Experiments")."""
     weight = mask[:, :, None].expand_as(pred)
     full = _groups(weight, group_bins).sum(dim=2) > 0
