@@ -225,7 +225,9 @@ class Upsampler:
         if not nothing and not silent and not self.task.min_cutoff_hz <= cutoff <= self.task.max_cutoff_hz:
             messages.append(f"cutoff {cutoff / 1000:.2f} kHz is outside the range this model was trained for "
                             f"({self.task.min_cutoff_hz / 1000:g}-{self.task.max_cutoff_hz / 1000:g} kHz); "
-                            f"predicting above {cutoff / 1000:.2f} kHz anyway, expect weaker results")
+                            f"predicting above {cutoff / 1000:.2f} kHz anyway, expect weaker results"
+                            + (f" (--model {pretrained.WIDE_MODEL} is trained up to 22.05 kHz)"
+                               if cutoff > self.task.max_cutoff_hz and self.name != pretrained.WIDE_MODEL else ""))
         return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)), fall)
 
     # ------------------------------------------------------------------------------ arrays

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import specsr
 from specsr.audio import read_audio
 from specsr.metrics import score_signals, to_metric_signal
-from specsr.pretrained import DEFAULT_MODEL, list_bundled_models
+from specsr.pretrained import DEFAULT_MODEL, WIDE_MODEL, list_bundled_models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -44,3 +44,16 @@ def test_bundled_model_beats_the_input_on_the_example():
 def test_cli_lists_bundled_models(cli_app):
     r = CliRunner().invoke(cli_app, ["upsample", "--list-models"])
     assert r.exit_code == 0 and DEFAULT_MODEL in r.output
+
+
+def test_the_wide_model_takes_a_16_khz_cutoff_the_default_points_to_it():
+    """An MP3-like input cut at 16 kHz is outside v2's range: the default warns and names the wide model,
+    which was trained up to 22.05 kHz and takes the same input without a warning."""
+    rng = np.random.default_rng(0)
+    wav = (0.1 * rng.standard_normal((1, 32000))).astype(np.float32)
+    default = specsr.load_model(device="cpu").choose_cutoff(wav, 32000)
+    assert any(WIDE_MODEL in m for m in default.messages)
+    wide = specsr.load_model(WIDE_MODEL, device="cpu")
+    assert wide.name == WIDE_MODEL and wide.task.max_cutoff_hz == 22050.0
+    choice = wide.choose_cutoff(wav, 32000)
+    assert choice.cutoff_hz == 16000 and not any("outside the range" in m for m in choice.messages)
