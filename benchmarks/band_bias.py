@@ -14,16 +14,19 @@ Run: ``python benchmarks/band_bias.py --compare FOLDER [--model NAME_OR_PATH] [-
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import specsr
-from specsr.audio import read_audio
-from specsr.evaluate import discover_clips
 from specsr.metrics import STRUCTURE_RANGE_DB, hf_start_bin, metric_log_power
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_outputs import mono_outputs  # noqa: E402
 
 CLASS_DB = 10.0
 
@@ -42,17 +45,10 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     ups = specsr.load_model(args.model, device="cpu")
-    clips, _ = discover_clips(args.compare, args.sets.split(",") if args.sets else None)
     n_classes = int(STRUCTURE_RANGE_DB // CLASS_DB)
     errors: dict[tuple[str, int], list[list[float]]] = defaultdict(lambda: [[] for _ in range(n_classes)])
-    for clip in clips:
-        if clip.input is None:
-            continue
-        truth = read_audio(clip.truth)[0].mean(0)
-        x, sr = read_audio(clip.input)
-        y = ups.upsample(x.mean(0), sr)[0]
-        n = min(len(truth), len(y))
-        ref, est = band_level_db(truth[:n], clip.sr_in), band_level_db(y[:n], clip.sr_in)
+    for clip, truth, y in mono_outputs(ups, args.compare, args.sets):
+        ref, est = band_level_db(truth, clip.sr_in), band_level_db(y, clip.sr_in)
         below = ref.max() - ref
         for c in range(n_classes):
             frames = (below >= c * CLASS_DB) & (below < (c + 1) * CLASS_DB)

@@ -17,16 +17,19 @@ Run: ``python benchmarks/lattice.py --compare FOLDER [--model NAME_OR_PATH] [--p
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import specsr
-from specsr.audio import read_audio
-from specsr.evaluate import discover_clips
 from specsr.metrics import METRIC_STFT, hf_start_bin, metric_log_power
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_outputs import mono_outputs  # noqa: E402
 
 SMOOTH_BINS = 9
 LOUD_DB = 30.0
@@ -60,17 +63,10 @@ def main() -> None:
     ups = specsr.load_model(args.model, device="cpu")
     patch = ups.model_cfg.patch_bins
     period = args.period or (patch if patch > 1 else 4)
-    clips, _ = discover_clips(args.compare, args.sets.split(",") if args.sets else None)
     rows: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-    for clip in clips:
-        if clip.input is None:
-            continue
-        truth = read_audio(clip.truth)[0].mean(0)
-        x, sr = read_audio(clip.input)
-        y = ups.upsample(x.mean(0), sr)[0]
-        n = min(len(truth), len(y))
-        ref, loud = position_offsets(truth[:n], clip.sr_in, None, period)
-        est, _ = position_offsets(y[:n], clip.sr_in, loud, period)
+    for clip, truth, y in mono_outputs(ups, args.compare, args.sets):
+        ref, loud = position_offsets(truth, clip.sr_in, None, period)
+        est, _ = position_offsets(y, clip.sr_in, loud, period)
         rows[(clip.set, clip.sr_in)].append((est, ref))
     print(f"model {ups.name}, period {period} bins ({period * METRIC_STFT.sample_rate / METRIC_STFT.n_fft:.2f} Hz)")
     for (set_name, sr_in), items in rows.items():
