@@ -99,12 +99,17 @@ def _moving_mean(x: torch.Tensor, n_bins: int) -> torch.Tensor:
     return total / count[None, :, None]
 
 
+def _fine_structure(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``[B, F, T]`` about its moving mean over :data:`TEXTURE_SMOOTH_BINS` bins along frequency."""
+    return x - _moving_mean(x, TEXTURE_SMOOTH_BINS)
+
+
 def _roughness(x: torch.Tensor, weight: torch.Tensor, group_bins: int, fixed_patterns: bool = False) -> torch.Tensor:
     """RMS per group ``[B, G, T]`` of ``x`` ``[B, F, T]`` about its moving mean over
     :data:`TEXTURE_SMOOTH_BINS` bins along frequency, over the masked bins. Unless ``fixed_patterns``, each
     bin's mean of that residual over the frames is taken out first: a pattern that stays in place from frame
     to frame (a lattice the network draws at fixed bins) is not roughness."""
-    resid = x - _moving_mean(x, TEXTURE_SMOOTH_BINS)
+    resid = _fine_structure(x)
     if not fixed_patterns:
         resid = resid - resid.mean(dim=-1, keepdim=True)
     w = _groups(weight, group_bins)
@@ -144,9 +149,8 @@ def fixed_pattern_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     and a lattice is the cheapest peak there is: this term is what keeps them honest."""
     weight = mask[:, :, None].expand_as(pred)
     pred = torch.where(weight > 0, pred, target)
-    mean_pred = (pred - _moving_mean(pred, TEXTURE_SMOOTH_BINS)).mean(dim=-1)
-    mean_target = (target - _moving_mean(target, TEXTURE_SMOOTH_BINS)).mean(dim=-1)
-    return ((mean_pred - mean_target).abs() * mask).sum() / mask.sum().clamp_min(1.0)
+    diff = _fine_structure(pred).mean(dim=-1) - _fine_structure(target).mean(dim=-1)
+    return (diff.abs() * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 def lsgan_discriminator_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
