@@ -217,6 +217,9 @@ class ModelConfig(_Config):
     use_cutoff: bool = True
     norm: str = "batch"
     disc_channels: tuple[int, ...] = (16, 32, 64, 128)
+    # one discriminator per entry "FxT": the image average-pooled F times along frequency and T times along time
+    # before it ("4x1": the band's envelope at full time resolution; "1x4": harmonics, fine frequency)
+    disc_scales: tuple[str, ...] = ("1x1", "2x2")
     patch_bins: int = 1
 
     def __post_init__(self) -> None:
@@ -229,6 +232,14 @@ class ModelConfig(_Config):
         _check(self.norm in ("batch", "group", "none"), f"[model] norm must be batch, group or none, got {self.norm!r}")
         _check(len(self.disc_channels) >= 1 and all(c > 0 for c in self.disc_channels),
                f"[model] disc_channels must be a non-empty list of positive integers, got {list(self.disc_channels)}")
+        _check(len(self.disc_scales) >= 1 and all(_scale_ok(s) for s in self.disc_scales),
+               f"[model] disc_scales must be a non-empty list of \"FxT\" pooling factors (1-16 each, e.g. \"2x2\"), "
+               f"got {list(self.disc_scales)}")
+
+    @property
+    def disc_pools(self) -> tuple[tuple[int, int], ...]:
+        """``disc_scales`` as ``(frequency, time)`` pooling factors."""
+        return tuple(_parse_scale(s) for s in self.disc_scales)
 
     @property
     def n_inputs(self) -> int:
@@ -237,6 +248,16 @@ class ModelConfig(_Config):
     @property
     def frame_multiple(self) -> int:
         return 2 ** (len(self.channels) - 1)
+
+
+def _parse_scale(text: str) -> tuple[int, int]:
+    f, _, t = text.partition("x")
+    return int(f), int(t)
+
+
+def _scale_ok(text: str) -> bool:
+    f, sep, t = text.partition("x")
+    return bool(sep) and f.isdigit() and t.isdigit() and 1 <= int(f) <= 16 and 1 <= int(t) <= 16
 
 
 @dataclass(frozen=True)
@@ -306,8 +327,10 @@ class TrainConfig(_Config):
     texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
     texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 stage 1)
     pattern_weight: float = 0.0  # fixed_pattern_l1: the fine structure that stays in place (no lattice)
+    l1_weight: float = 1.0  # masked_l1 per bin: it predicts the median of what could be there (a haze)
     adv_weight: float = 0.05
     fm_weight: float = 2.0
+    disc_band_only: bool = False  # SRGAN: judge only patches over the new band (the low band is the input's)
     disc_lr: float = 2e-4
     warm_start: str = ""
     source_balance: float = 0.0
@@ -324,8 +347,10 @@ class TrainConfig(_Config):
         _check(self.num_workers >= 0, f"[train] num_workers must be >= 0, got {self.num_workers!r}")
         _check(self.max_val_items >= 1, f"[train] max_val_items must be >= 1, got {self.max_val_items!r}")
         _check(self.phase_iters >= 0, f"[train] phase_iters must be >= 0, got {self.phase_iters!r}")
-        _check(min(self.level_weight, self.band_level_weight, self.texture_weight, self.pattern_weight) >= 0,
-               "[train] level_weight, band_level_weight, texture_weight and pattern_weight must be >= 0")
+        _check(min(self.level_weight, self.band_level_weight, self.texture_weight, self.pattern_weight,
+                   self.l1_weight, self.adv_weight, self.fm_weight) >= 0,
+               "[train] l1_weight, level_weight, band_level_weight, texture_weight, pattern_weight, adv_weight and "
+               "fm_weight must be >= 0")
         _check(self.level_norm in LEVEL_NORMS,
                f"[train] level_norm must be one of {', '.join(LEVEL_NORMS)}, got {self.level_norm!r}")
         _check(0.0 <= self.source_balance <= 1.0,

@@ -13,11 +13,15 @@ level of each group's *mean power* (the metric's band level), :func:`texture_l1`
 roughness (the RMS of the log-power about a moving mean along frequency, the metric's texture); the
 level term over the whole band at once matches the metric's band level itself; :func:`fixed_pattern_l1`
 charges for a lattice drawn in place, the cheapest way to meet the level and texture terms.
+
+The SRGAN terms (LSGAN and feature matching) take an optional band ``[B, F]``: only the discriminator's
+patches over the new band count, so that its verdict is about what the generator made.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from specsr.config import STFTConfig
 from specsr.spectral import FEATURE_SCALE, cutoff_bins
@@ -153,27 +157,48 @@ def fixed_pattern_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return (diff.abs() * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-def lsgan_discriminator_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
-    """LSGAN: real logits → 1, fake logits → 0, summed over scales."""
+def _patch_weights(band: torch.Tensor | None, feature: torch.Tensor) -> torch.Tensor:
+    """Per-patch weights ``[B, 1, F', 1]`` for a feature map ``[B, C, F', T']``: the share of the patch's
+    frequency span that lies in ``band`` ``[B, F]`` (1 = judged); all ones without a band."""
+    if band is None:
+        return feature.new_ones(feature.shape[0], 1, feature.shape[2], 1)
+    share = F.adaptive_avg_pool1d(band.to(feature.dtype)[:, None, :], feature.shape[2])  # [B, 1, F']
+    return share[..., None]
+
+
+def _weighted_mean(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` ``[B, C, F', T']`` weighted by ``weight`` ``[B, 1, F', 1]``."""
+    w = weight.expand_as(x)
+    return (x * w).sum() / w.sum().clamp_min(1e-6)
+
+
+def lsgan_discriminator_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]],
+                             band: torch.Tensor | None = None) -> torch.Tensor:
+    """LSGAN: real logits → 1, fake logits → 0, summed over scales. ``band`` ``[B, F]`` (1 over the new
+    band): only patches over it count (the low band is the input's in both images: nothing to judge)."""
     loss = real[0][-1].new_zeros(())
     for r, f in zip(real, fake, strict=True):
-        loss = loss + ((r[-1] - 1) ** 2).mean() + (f[-1] ** 2).mean()
+        w = _patch_weights(band, r[-1])
+        loss = loss + _weighted_mean((r[-1] - 1) ** 2, w) + _weighted_mean(f[-1] ** 2, w)
     return loss
 
 
-def lsgan_generator_loss(fake: list[list[torch.Tensor]]) -> torch.Tensor:
+def lsgan_generator_loss(fake: list[list[torch.Tensor]], band: torch.Tensor | None = None) -> torch.Tensor:
+    """LSGAN for the generator: fake logits → 1, summed over scales (``band`` as for the discriminator)."""
     loss = fake[0][-1].new_zeros(())
     for f in fake:
-        loss = loss + ((f[-1] - 1) ** 2).mean()
+        loss = loss + _weighted_mean((f[-1] - 1) ** 2, _patch_weights(band, f[-1]))
     return loss
 
 
-def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
-    """L1 between the discriminator's intermediate features on real and generated spectrograms."""
+def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]],
+                          band: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between the discriminator's intermediate features on real and generated spectrograms, averaged
+    over layers (``band`` as for the discriminator)."""
     loss = fake[0][-1].new_zeros(())
     n = 0
     for r_scale, f_scale in zip(real, fake, strict=True):
         for r, f in zip(r_scale[:-1], f_scale[:-1], strict=True):
-            loss = loss + (r.detach() - f).abs().mean()
+            loss = loss + _weighted_mean((r.detach() - f).abs(), _patch_weights(band, f))
             n += 1
     return loss / max(n, 1)

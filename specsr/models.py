@@ -239,15 +239,20 @@ def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: Mode
 
 
 class PatchDiscriminator(nn.Module):
-    """SRGAN discriminator on spectrogram patches, at two scales.
+    """SRGAN discriminator on spectrogram patches, one branch per scale of ``cfg.disc_scales``.
 
     Input ``[B, 2, F, T]``: normalised log-power and the cutoff mask (so it knows which band is
-    judged). Returns per scale a list of feature maps, the last being the patch logits.
+    judged). Branch ``i`` sees the image average-pooled by ``cfg.disc_pools[i]`` (frequency, time): at
+    full resolution it judges fine texture; pooled along frequency, the band's envelope and bursts over
+    time; pooled along time, fine frequency structure (harmonics). Each branch is a stack of spectral-norm
+    convolutions striding 2 along frequency. Returns per branch a list of feature maps ``[B, C, F', T']``,
+    the last being the patch logits ``[B, 1, F', T']``.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.scales = nn.ModuleList(self._branch(cfg.disc_channels) for _ in range(2))
+        self.pools = cfg.disc_pools
+        self.scales = nn.ModuleList(self._branch(cfg.disc_channels) for _ in self.pools)
 
     @staticmethod
     def _branch(channels: tuple[int, ...]) -> nn.ModuleList:
@@ -263,8 +268,8 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         outs = []
-        for i, branch in enumerate(self.scales):
-            h = x if i == 0 else F.avg_pool2d(x, (2, 2))
+        for pool, branch in zip(self.pools, self.scales, strict=True):
+            h = x if pool == (1, 1) else F.avg_pool2d(x, pool)
             feats = []
             for layer in branch:  # type: ignore[attr-defined]
                 h = layer(h)

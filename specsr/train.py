@@ -418,8 +418,9 @@ class Trainer:
             _augment_gain(batch, tc.gain_db_range)
         self.model.train()
         pred, target, mask = self._forward(batch)
-        content = masked_l1(pred, target, mask)
-        logs = {"loss": float(content.detach())}
+        l1 = masked_l1(pred, target, mask)
+        content = tc.l1_weight * l1
+        logs = {"loss": float(l1.detach())}
         if tc.level_weight > 0:
             level = band_level_l1(pred, target, mask, norm=tc.level_norm)
             content = content + tc.level_weight * level
@@ -441,17 +442,22 @@ class Trainer:
             low = normalize(batch["input"].to(self.device))
             cut = cutoff_bins(batch["cutoff_hz"].flatten(), self.cfg.stft).to(self.device)
             m = (torch.arange(mask.shape[1], device=self.device)[None] < cut[:, None]).float()[:, :, None]
-            real = torch.stack([m * low + (1 - m) * target, m.expand_as(low)], dim=1)
-            fake = torch.stack([m * low + (1 - m) * pred, m.expand_as(low)], dim=1)
+            real_img = m * low + (1 - m) * target
+            # bins the model does not own (above a 44.1 kHz source's Nyquist) are the truth's in both images
+            fake_img = torch.where(mask[:, :, None] > 0, pred, real_img) if tc.disc_band_only \
+                else m * low + (1 - m) * pred
+            real = torch.stack([real_img, m.expand_as(low)], dim=1)
+            fake = torch.stack([fake_img, m.expand_as(low)], dim=1)
+            band = mask if tc.disc_band_only else None
             with self._autocast():
-                d_loss = lsgan_discriminator_loss(self.ddp_disc(real), self.ddp_disc(fake.detach()))
+                d_loss = lsgan_discriminator_loss(self.ddp_disc(real), self.ddp_disc(fake.detach()), band)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.float().backward()
             self.opt_d.step()
             with self._autocast():
                 d_fake, d_real = self.ddp_disc(fake), self.ddp_disc(real)
-                adv = lsgan_generator_loss(d_fake)
-                fm = feature_matching_loss(d_real, d_fake)
+                adv = lsgan_generator_loss(d_fake, band)
+                fm = feature_matching_loss(d_real, d_fake, band)
             loss = content + tc.adv_weight * adv.float() + tc.fm_weight * fm.float()
             logs.update({"d_loss": float(d_loss.detach()), "adv": float(adv.detach()), "fm": float(fm.detach())})
         if not torch.isfinite(loss):

@@ -4,7 +4,17 @@ import math
 
 import torch
 
-from specsr.losses import GROUP_BINS, _moving_mean, band_level_l1, fixed_pattern_l1, masked_l1, texture_l1
+from specsr.losses import (
+    GROUP_BINS,
+    _moving_mean,
+    band_level_l1,
+    feature_matching_loss,
+    fixed_pattern_l1,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    masked_l1,
+    texture_l1,
+)
 from specsr.spectral import normalize
 
 
@@ -164,3 +174,32 @@ def test_moving_mean_is_the_window_mean_cut_at_the_edges():
     for f in (0, 3, 4, 20, 36):
         lo, hi = max(0, f - 4), min(37, f + 5)
         assert torch.allclose(got[:, f], x[:, lo:hi].mean(dim=1))
+
+
+def _logits(values: torch.Tensor) -> list[list[torch.Tensor]]:
+    """One scale: a feature map and logits ``[B, 1, F', T']`` from per-patch values ``[B, F']``."""
+    logit = values[:, None, :, None].expand(-1, 1, -1, 3)
+    return [[logit.expand(-1, 2, -1, -1) * 2.0, logit]]
+
+
+def test_adversarial_terms_count_only_patches_over_the_band():
+    """4 patches along frequency over 8 bins; the band is the top half: the low patches never count."""
+    band = torch.tensor([[0.0, 0, 0, 0, 1, 1, 1, 1]])
+    fake = torch.tensor([[5.0, -3.0, 0.5, 0.0]])  # low patches wildly off, high ones 0.5 and 0
+    real = torch.tensor([[9.0, 9.0, 1.0, 1.0]])
+    # generator: ((0.5 - 1)^2 + (0 - 1)^2) / 2; discriminator: real high patches are 1 (cost 0) + the same mean of f^2
+    assert math.isclose(float(lsgan_generator_loss(_logits(fake), band)), (0.25 + 1.0) / 2, rel_tol=1e-6)
+    assert math.isclose(float(lsgan_discriminator_loss(_logits(real), _logits(fake), band)), 0.25 / 2, rel_tol=1e-6)
+    # features 2·logit: |2 - 1| and |2 - 0| over the high patches
+    assert math.isclose(float(feature_matching_loss(_logits(real), _logits(fake), band)), (1.0 + 2.0) / 2, rel_tol=1e-6)
+    # without a band every patch counts
+    everything = ((5 - 1) ** 2 + (-3 - 1) ** 2 + 0.25 + 1.0) / 4
+    assert math.isclose(float(lsgan_generator_loss(_logits(fake))), everything, rel_tol=1e-6)
+
+
+def test_a_patch_across_the_seam_counts_by_its_share_of_the_band():
+    band = torch.tensor([[0.0, 0, 0, 1, 1, 1]])  # 2 patches of 3 bins; the seam falls inside neither
+    fake = torch.tensor([[3.0, 0.0]])
+    assert math.isclose(float(lsgan_generator_loss(_logits(fake), band)), 1.0, rel_tol=1e-6)
+    band = torch.tensor([[0.0, 0, 1, 1, 1, 1]])  # the first patch is one third in the band
+    assert math.isclose(float(lsgan_generator_loss(_logits(fake), band)), (4.0 / 3 + 1.0) / (4 / 3), rel_tol=1e-6)

@@ -106,6 +106,27 @@ def test_discriminator_shapes_and_loss_mask():
     assert masked_l1(pred, target, mask) == pytest.approx(1.0)
 
 
+def test_discriminator_scales_pool_the_image_before_each_branch():
+    cfg = ModelConfig(channels=(4, 8), freq_mix_layers=1, disc_channels=(4, 8), disc_scales=("1x1", "4x1", "1x4"))
+    assert cfg.disc_pools == ((1, 1), (4, 1), (1, 4))
+    outs = PatchDiscriminator(cfg)(torch.randn(2, 2, STFT.n_bins, 32))
+    def strided(n: int) -> int:  # two stride-2 layers along frequency (kernel 5, padding 2)
+        return ((n - 1) // 2) // 2 + 1
+
+    f = STFT.n_bins
+    assert [tuple(o[-1].shape) for o in outs] == [(2, 1, strided(f), 32), (2, 1, strided(f // 4), 32),
+                                                  (2, 1, strided(f), 8)]
+    # the default keeps the two branches (and parameter names) of the checkpoints written before scales existed
+    assert set(PatchDiscriminator(TINY).state_dict()) == {k for k in PatchDiscriminator(TINY).state_dict()
+                                                         if k.startswith(("scales.0.", "scales.1."))}
+
+
+@pytest.mark.parametrize("bad", [(), ("2",), ("0x1",), ("2x17",), ("ax2",), ("2x2x2",)])
+def test_bad_discriminator_scales_are_refused(bad):
+    with pytest.raises(SpecsrError, match="disc_scales"):
+        ModelConfig(disc_scales=bad)
+
+
 def test_upsampling_has_no_transposed_convolutions():
     model = build_model(ModelConfig(), STFTConfig())
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())

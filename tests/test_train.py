@@ -4,6 +4,7 @@ and the bad-input cases."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -259,6 +260,15 @@ def test_srgan_one_adversarial_step_with_warm_start(dataset, tmp_path):
     assert any(not torch.equal(before[k], v) for k, v in trainer.disc.state_dict().items())
     trainer.run()
     assert "discriminator" in read_checkpoint(tmp_path / "gan" / "last.pt")
+
+
+def test_srgan_with_discriminator_scales_and_band_only_losses(dataset, tmp_path):
+    model = {**tiny_config().model.to_dict(), "arch": "srgan", "disc_scales": ["1x1", "4x1", "1x4"]}
+    cfg = RunConfig.from_dict({**tiny_config(steps=2, disc_band_only=True, l1_weight=0.5).to_dict(), "model": model})
+    trainer = Trainer(dataset, tmp_path / "gan", cfg, device="cpu", quiet=True)
+    assert len(trainer.disc.scales) == 3
+    logs = trainer._train_step(next(iter(trainer.loader)))
+    assert {"loss", "d_loss", "adv", "fm"} <= set(logs) and all(math.isfinite(v) for v in logs.values())
 
 
 def test_cli_train_and_export(dataset, tmp_path, cli_app):
