@@ -41,7 +41,8 @@ from specsr.spectral import frames_nf, inverse_envelope, overlap_add_nf
 
 METHODS = PHASE_METHODS
 INITS = ("lowres", "random")
-_EPS = 1e-12
+_TINY = 1e-15  # a float32 STFT bin of 16-bit audio is many orders of magnitude above this
+_TINY_SQUARED = 1e-36  # still a normal float32: rsqrt stays finite
 
 
 def overlap_radius(cfg: STFTConfig) -> int:
@@ -182,12 +183,11 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
             # FGLA: extrapolate along the last step, t + α(t − t_prev) ∝ t − α/(1+α)·t_prev
             step = torch.add(rebuilt, t_prev, alpha=-beta) if (t_prev is not None and beta) else rebuilt.clone()
             re, im = step[..., 0], step[..., 1]
-            norm2 = (re * re).addcmul_(im, im)
-            # an exactly zero bin has no phase: take 1 (a zero phasor would erase its magnitude)
-            zero = norm2 == 0
-            re.masked_fill_(zero, 1.0)
-            inv_norm = norm2.add_(_EPS * _EPS).masked_fill_(zero, 1.0).rsqrt_()
-            angles_r = step.mul_(inv_norm.unsqueeze(-1))
+            # an exactly zero bin has no phase: nudged to 1 + 0i (a zero phasor would erase its magnitude);
+            # _TINY is far below any audible bin, and cheaper than finding the zeros
+            re.add_(_TINY)
+            norm2 = (re * re).addcmul_(im, im).add_(_TINY_SQUARED)
+            angles_r = step.mul_(norm2.rsqrt_().unsqueeze(-1))
             apply_lock(angles_r)
             t_prev = rebuilt
     assemble(angles_r)

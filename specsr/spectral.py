@@ -31,11 +31,22 @@ FEATURE_SCALE = 4.0
 _ENVELOPE_FLOOR = 1e-11  # summed squared windows below this: a sample no frame covers (comes out 0)
 
 
+_WINDOWS: dict[tuple[str, int, str, torch.dtype], torch.Tensor] = {}
+
+
 def window(stft: STFTConfig, device: torch.device | str | None = None,
            dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The analysis (and synthesis) window ``[n_fft]`` (periodic, as ``torch.stft`` expects)."""
-    fn = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}
-    return fn[stft.window](stft.n_fft, device=device, dtype=dtype)
+    """The analysis (and synthesis) window ``[n_fft]`` (periodic, as ``torch.stft`` expects).
+
+    Made once per (kind, size, device, dtype) and shared: callers must not modify it in place (phase
+    reconstruction asks for it twice per iteration).
+    """
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    key = (stft.window, stft.n_fft, str(dev), dtype)
+    if key not in _WINDOWS:
+        fn = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}
+        _WINDOWS[key] = fn[stft.window](stft.n_fft, device=dev, dtype=dtype)
+    return _WINDOWS[key]
 
 
 def _real_dtype(x: torch.Tensor) -> torch.dtype:
@@ -68,8 +79,10 @@ def plain_overlap_add(chunks: torch.Tensor, hop: int) -> torch.Tensor:
     if length % hop == 0:
         r = length // hop
         blocks = chunks.reshape(b, m, r, hop)
-        out = chunks.new_zeros(b, m + r - 1, hop)
-        for j in range(r):
+        out = chunks.new_empty(b, m + r - 1, hop)
+        out[:, :m] = blocks[:, :, 0]
+        out[:, m:].zero_()
+        for j in range(1, r):
             out[:, j:j + m] += blocks[:, :, j]
         return out.reshape(b, -1)
     out = torch.nn.functional.fold(chunks.transpose(1, 2), output_size=(1, (m - 1) * hop + length),
@@ -80,8 +93,16 @@ def plain_overlap_add(chunks: torch.Tensor, hop: int) -> torch.Tensor:
 def inverse_envelope(n_frames: int, cfg: STFTConfig, device: torch.device | str | None = None,
                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``1 / Σ w²`` over the padded axis, 0 where the envelope vanishes. ``[(M − 1)·hop + n_fft]``."""
-    w = window(cfg, device, dtype)
-    env = plain_overlap_add((w * w).expand(1, n_frames, cfg.n_fft), cfg.hop_length)[0]
+    w2 = window(cfg, device, dtype).square()
+    hop = cfg.hop_length
+    if cfg.n_fft % hop == 0:  # each hop-long block of the axis sums the window's blocks that overlap it
+        r = cfg.n_fft // hop
+        env = w2.new_zeros(n_frames + r - 1, hop)
+        for j, block in enumerate(w2.reshape(r, hop)):
+            env[j:j + n_frames] += block
+        env = env.reshape(-1)
+    else:
+        env = plain_overlap_add(w2.expand(1, n_frames, cfg.n_fft), hop)[0]
     return torch.where(env > _ENVELOPE_FLOOR, 1.0 / env.clamp_min(_ENVELOPE_FLOOR), torch.zeros_like(env))
 
 
