@@ -34,10 +34,11 @@ SR_OUT = 48000
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"  # the peer-shaped networks (../shared/bench)
 
 
-def peer_seconds(script: str, seconds: float, threads: int) -> float:
-    """Median seconds of one of ``../shared/bench``'s peer-shaped networks over ``seconds`` of mono audio."""
-    proc = subprocess.run([sys.executable, str(BENCH / script), str(seconds), "--threads", str(threads)],
-                          capture_output=True, text=True, check=True)
+def peer_seconds(script: str, seconds: float, threads: int, runs: int = 3) -> float:
+    """Median seconds of one of ``../shared/bench``'s peer-shaped networks over ``seconds`` of mono audio
+    (``runs`` timed passes after its warm-up)."""
+    proc = subprocess.run([sys.executable, str(BENCH / script), str(seconds), "--threads", str(threads),
+                           "--runs", str(runs)], capture_output=True, text=True, check=True)
     return float(proc.stdout.strip().split()[-1].rstrip("s"))
 
 

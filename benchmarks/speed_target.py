@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true", help="skip the peer-shaped networks")
+    parser.add_argument("--apbwe-runs", type=int, default=3,
+                        help="timed passes of apbwe_cost.py (about 3 min each for 10 minutes on 2 cores)")
     args = parser.parse_args()
     seconds = 60.0 * args.minutes
     with tempfile.TemporaryDirectory() as folder:
@@ -85,7 +87,7 @@ def main() -> None:
         return
     vocos = peer_seconds("vocos_cost.py", seconds, args.threads)
     print(f"vocos_cost.py {seconds:g} (LavaSR-shaped, network + STFT only, mono): {vocos:.2f} s", flush=True)
-    apbwe = peer_seconds("apbwe_cost.py", seconds, args.threads)
+    apbwe = peer_seconds("apbwe_cost.py", seconds, args.threads, runs=args.apbwe_runs)
     print(f"apbwe_cost.py {seconds:g} (AP-BWE-shaped): {apbwe:.2f} s")
     print(f"mono: whole upsample / vocos_cost = {long_mono['wall'] / vocos:.2f} (target <= 1, moonshot <= 0.67); "
           f"stereo / (2 x vocos_cost) = {long_stereo['wall'] / (2 * vocos):.2f} (target <= 1); "
