@@ -16,7 +16,7 @@ from pathlib import Path
 from specsr.errors import SpecsrError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "specsr-unet-48k-v2"
+DEFAULT_MODEL = "specsr-unet-48k-v3"
 WIDE_MODEL = "specsr-unet-48k-v2-wide"  # trained on cutoffs up to 22.05 kHz (MP3 shelves, 44.1 kHz sources)
 
 
@@ -41,6 +41,9 @@ REGISTRY: dict[str, BundledModel] = {m.name: m for m in (
                  "patch-4 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; trained with level, "
                  "texture and fixed-pattern terms on ~40 min of permissively licensed music and speech "
                  "(see ATTRIBUTION.md)"),
+    BundledModel("specsr-unet-48k-v3", "1837aafce3c9287ae54efaa6bf0affa7cd89425b2c71363b3488f33ceb5ff6f1",
+                 "patch-8 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; v2's recipe on a "
+                 "network twice as fast (see the README's model card and ATTRIBUTION.md)"),
     BundledModel(WIDE_MODEL, "0fa281eed91cced4f0468682788ea0790f9ebd651bd638843ef79f9cccfda694",
                  "v2 fine-tuned on cutoffs 2-22.05 kHz (MP3 shelves at 14-20 kHz, 44.1 kHz sources); 0.03 LSD "
                  "behind v2 on 4-12 kHz cutoffs (see the README's model card)"),
