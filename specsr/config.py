@@ -272,7 +272,7 @@ class InferenceConfig(_Config):
 
     TABLE: ClassVar[str] = "inference"
     phase: str = "fgla"
-    n_iter: int = 8  # FGLA passes: on held-out speech 8 score as 32 (README, "Phase with the patch-8 model")
+    n_iter: int = 8  # FGLA passes: on held-out speech 8 score as 32 (README, "Model v3")
     chunk_seconds: float = 20.0
     precision: str = "auto"
 

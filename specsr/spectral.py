@@ -45,7 +45,8 @@ def window(stft: STFTConfig, device: torch.device | str | None = None,
     key = (stft.window, stft.n_fft, str(dev), dtype)
     if key not in _WINDOWS:
         fn = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}
-        _WINDOWS[key] = fn[stft.window](stft.n_fft, device=dev, dtype=dtype)
+        with torch.inference_mode(False):  # a normal tensor even when first asked for under inference_mode
+            _WINDOWS[key] = fn[stft.window](stft.n_fft, device=dev, dtype=dtype)
     return _WINDOWS[key]
 
 

@@ -104,3 +104,14 @@ def test_inference_frames_are_the_training_features():
     assert len(rec.seen) == 1  # one model call covers a short signal
     features = log_power(stft(wav, cfg))  # as specsr.dataset computes them
     assert torch.equal(log_power(rec.seen[0]), features)
+
+
+def test_the_shared_window_serves_autograd_after_inference_mode():
+    """The window is made once and shared; made first under inference_mode it must still be a normal tensor."""
+    cfg = STFTConfig(n_fft=256, hop_length=64, window="hamming")
+    with torch.inference_mode():
+        spectral.window(cfg)
+    sig = torch.randn(1, 1000, requires_grad=True)
+    spectral.stft(sig, cfg).abs().sum().backward()
+    assert sig.grad is not None and torch.isfinite(sig.grad).all()
+    assert spectral.window(cfg) is spectral.window(cfg)
