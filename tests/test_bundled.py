@@ -47,7 +47,7 @@ def test_cli_lists_bundled_models(cli_app):
 
 
 def test_the_wide_model_takes_a_16_khz_cutoff_the_default_points_to_it():
-    """An MP3-like input cut at 16 kHz is outside v2's range: the default warns and names the wide model,
+    """An MP3-like input cut at 16 kHz is outside the default's range: it warns and names the wide model,
     which was trained up to 22.05 kHz and takes the same input without a warning."""
     rng = np.random.default_rng(0)
     wav = (0.1 * rng.standard_normal((1, 32000))).astype(np.float32)
