@@ -232,14 +232,14 @@ class ModelConfig(_Config):
         _check(self.norm in ("batch", "group", "none"), f"[model] norm must be batch, group or none, got {self.norm!r}")
         _check(len(self.disc_channels) >= 1 and all(c > 0 for c in self.disc_channels),
                f"[model] disc_channels must be a non-empty list of positive integers, got {list(self.disc_channels)}")
-        _check(len(self.disc_scales) >= 1 and all(_scale_ok(s) for s in self.disc_scales),
+        _check(len(self.disc_scales) >= 1 and all(_parse_scale(s) is not None for s in self.disc_scales),
                f"[model] disc_scales must be a non-empty list of \"FxT\" pooling factors (1-16 each, e.g. \"2x2\"), "
                f"got {list(self.disc_scales)}")
 
     @property
     def disc_pools(self) -> tuple[tuple[int, int], ...]:
         """``disc_scales`` as ``(frequency, time)`` pooling factors."""
-        return tuple(_parse_scale(s) for s in self.disc_scales)
+        return tuple(_parse_scale(s) or (1, 1) for s in self.disc_scales)  # checked on construction
 
     @property
     def n_inputs(self) -> int:
@@ -250,14 +250,12 @@ class ModelConfig(_Config):
         return 2 ** (len(self.channels) - 1)
 
 
-def _parse_scale(text: str) -> tuple[int, int]:
-    f, _, t = text.partition("x")
-    return int(f), int(t)
-
-
-def _scale_ok(text: str) -> bool:
+def _parse_scale(text: str) -> tuple[int, int] | None:
+    """``"FxT"`` → ``(F, T)`` with both in 1..16; None for anything else."""
     f, sep, t = text.partition("x")
-    return bool(sep) and f.isdigit() and t.isdigit() and 1 <= int(f) <= 16 and 1 <= int(t) <= 16
+    if not (sep and f.isdigit() and t.isdigit() and 1 <= int(f) <= 16 and 1 <= int(t) <= 16):
+        return None
+    return int(f), int(t)
 
 
 @dataclass(frozen=True)

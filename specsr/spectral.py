@@ -95,15 +95,7 @@ def inverse_envelope(n_frames: int, cfg: STFTConfig, device: torch.device | str 
                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``1 / Σ w²`` over the padded axis, 0 where the envelope vanishes. ``[(M − 1)·hop + n_fft]``."""
     w2 = window(cfg, device, dtype).square()
-    hop = cfg.hop_length
-    if cfg.n_fft % hop == 0:  # each hop-long block of the axis sums the window's blocks that overlap it
-        r = cfg.n_fft // hop
-        env = w2.new_zeros(n_frames + r - 1, hop)
-        for j, block in enumerate(w2.reshape(r, hop)):
-            env[j:j + n_frames] += block
-        env = env.reshape(-1)
-    else:
-        env = plain_overlap_add(w2.expand(1, n_frames, cfg.n_fft), hop)[0]
+    env = plain_overlap_add(w2.expand(1, n_frames, cfg.n_fft), cfg.hop_length)[0]  # the expand is a view, not a copy
     return torch.where(env > _ENVELOPE_FLOOR, 1.0 / env.clamp_min(_ENVELOPE_FLOOR), torch.zeros_like(env))
 
 
