@@ -1,10 +1,16 @@
 """A folder of full-band clips → a ``specsr evaluate --compare`` set: ``OUT/<set>/<N>k-48k/<clip>/`` with
 ``truth.flac`` (48 kHz) and ``input.flac`` (the truth taken to the low rate with ``scipy.signal.resample_poly``,
-as the papers' and the issue's held-out inputs are made), for each ``--rates``.
+as the issue's held-out inputs are made), for each ``--rates``.
+
+``--filter sinc`` makes the inputs the way most machine-learning code and the papers' demo pages do: down to
+the low rate and back up to 48 kHz with a toolkit's default resampler (a short Hann-windowed sinc,
+``specsr.degrade``'s ``sinc`` family), stored at 48 kHz: the band rolls off from ~0.8 of its Nyquist and
+leaks images above it, and specsr has to find the cutoff itself.
 
 Score your own held-out speech or music (never files a model trained on) beside the published sets:
 
     python scripts/make_compare_set.py data/mei -o data/heldout --set mei
+    python scripts/make_compare_set.py data/mei -o data/heldout-sinc --set mei --filter sinc
     specsr evaluate --compare data/heldout --model bundled
 """
 
@@ -19,6 +25,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from specsr.degrade import band_limit
+
 SR_TRUTH = 48000
 AUDIO = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 
@@ -30,6 +38,8 @@ def main() -> int:
     parser.add_argument("--set", default=None, help="set name (default: the source folder's name)")
     parser.add_argument("--rates", default="8000,12000,16000,24000", help="input rates, Hz, comma-separated")
     parser.add_argument("--max-seconds", type=float, default=10.0, help="clip length cap")
+    parser.add_argument("--filter", choices=("resample_poly", "sinc"), default="resample_poly",
+                        help="resample_poly: low-rate inputs (default); sinc: 48 kHz inputs via a toolkit resampler")
     args = parser.parse_args()
     files = sorted(p for p in args.source.rglob("*") if p.suffix.lower() in AUDIO)
     if not files:
@@ -51,10 +61,14 @@ def main() -> int:
         for rate in rates:
             clip = args.output / set_name / f"{rate // 1000}k-48k" / path.stem
             clip.mkdir(parents=True, exist_ok=True)
-            g = gcd(SR_TRUTH, rate)
-            low = resample_poly(wav, rate // g, SR_TRUTH // g)
             sf.write(clip / "truth.flac", wav.astype(np.float32), SR_TRUTH, subtype="PCM_24")
-            sf.write(clip / "input.flac", low.astype(np.float32), rate, subtype="PCM_24")
+            if args.filter == "sinc":
+                sf.write(clip / "input.flac", band_limit(wav, SR_TRUTH, sr_in=rate, filter="sinc"), SR_TRUTH,
+                         subtype="PCM_24")
+            else:
+                g = gcd(SR_TRUTH, rate)
+                low = resample_poly(wav, rate // g, SR_TRUTH // g)
+                sf.write(clip / "input.flac", low.astype(np.float32), rate, subtype="PCM_24")
     with open(args.output / "manifest.csv", "a", encoding="utf-8") as fh:
         if fh.tell() == 0:
             fh.write("set,ratio,sr_in\n")

@@ -332,6 +332,7 @@ class TrainConfig(_Config):
     disc_lr: float = 2e-4
     warm_start: str = ""
     source_balance: float = 0.0
+    ema_decay: float = 0.0  # > 0: checkpoints hold an exponential moving average of the weights (e.g. 0.999)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -353,6 +354,7 @@ class TrainConfig(_Config):
                f"[train] level_norm must be one of {', '.join(LEVEL_NORMS)}, got {self.level_norm!r}")
         _check(0.0 <= self.source_balance <= 1.0,
                f"[train] source_balance must be in [0, 1], got {self.source_balance!r}")
+        _check(0.0 <= self.ema_decay < 1.0, f"[train] ema_decay must be in [0, 1), got {self.ema_decay!r}")
         _check(len(self.gain_db_range) == 2 and self.gain_db_range[0] <= self.gain_db_range[1],
                f"[train] gain_db_range must be [low, high], got {list(self.gain_db_range)}")
 

@@ -9,10 +9,16 @@ Filter families (real low-res audio comes through many):
 - ``soxr``: soxr VHQ down to ``sr_in`` and back (what most tools do);
 - ``cheby1``: Chebyshev-I lowpass, ripple 0.05 dB, zero-phase ``sosfiltfilt`` (NU-Wave 2's), then
   polyphase down/up;
-- ``butter``: Butterworth lowpass of any order, zero-phase, then polyphase down/up.
+- ``butter``: Butterworth lowpass of any order, zero-phase, then polyphase down/up;
+- ``sinc``: down/up with the short Hann-windowed sinc of machine-learning toolkits' default resamplers
+  (torchaudio's ``resample``; :func:`specsr.audio.short_sinc_filter`): the band falls from ~0.8 × its
+  Nyquist and leaks mirror images of its top up to ~1.3 × (-10 dB at the Nyquist, -24 dB at 1.17 ×). The
+  papers' demo inputs look like this. Its ``cutoff_hz`` is not a filter setting but where the model is told
+  the band ends: where specsr's cutoff detection finds the fall starting on such files (0.80–0.97 × the
+  Nyquist, :data:`SINC_CUTOFF_FRACTION`).
 
 Every family ends by passing through the low rate (``sr_in``, or the rate whose Nyquist is
-``cutoff_hz``), so less than -60 dB of energy is left above the band edge whatever the family;
+``cutoff_hz``), so less than -60 dB of energy is left above the band edge (for ``sinc``: above 1.4 × it);
 the family shapes how the band rolls off below that edge.
 
 The result stays at the input's sample rate (the model's ``sr_out``) so that it can be compared
@@ -44,11 +50,21 @@ import numpy as np
 import torch
 from scipy import signal
 
-from specsr.audio import POLYPHASE_ATTENUATION_DB, POLYPHASE_TRANSITION, resample
+from specsr.audio import (
+    POLYPHASE_ATTENUATION_DB,
+    POLYPHASE_TRANSITION,
+    SHORT_SINC_ROLLOFF,
+    SHORT_SINC_ZEROS,
+    resample,
+    short_sinc_taps,
+)
 from specsr.config import DegradeConfig
 from specsr.errors import SpecsrError
 
-FILTER_FAMILIES = ("resample_poly", "soxr", "cheby1", "butter")
+FILTER_FAMILIES = ("resample_poly", "soxr", "cheby1", "butter", "sinc")
+IIR_FAMILIES = ("cheby1", "butter")  # their cutoff is the filter's corner, drawn up to cutoff_jitter below the Nyquist
+SINC = "sinc"
+SINC_CUTOFF_FRACTION = (0.80, 0.97)  # sinc family: the cutoff the model is told, as a fraction of the Nyquist
 SHELF = "shelf"  # MP3-like: a steep cut to a shelf, no rate change (a family of the on-the-fly draws)
 ALL_FAMILIES = (*FILTER_FAMILIES, SHELF)
 CHEBY_RIPPLE_DB = 0.05
@@ -103,13 +119,13 @@ def band_limit(wav: np.ndarray, sample_rate: int, *, sr_in: int | None = None, c
         return _shelf_np(x, sample_rate, cutoff, shelf_db)
     through = sr_in if sr_in is not None else _rate_for_cutoff(cutoff, sample_rate)
     y = x
-    if filter in ("cheby1", "butter"):
+    if filter in IIR_FAMILIES:
         y = _iir_lowpass(y, sample_rate, cutoff, filter, order)
-    elif cutoff < through / 2 - 1:  # a cutoff below the rate's Nyquist: an IIR lowpass shapes it
+    elif cutoff < through / 2 - 1 and filter != SINC:  # a cutoff below the rate's Nyquist: an IIR lowpass shapes it
         y = _iir_lowpass(y, sample_rate, cutoff, "cheby1", 8)
     if through < sample_rate:
-        # down to the low rate and back: the anti-aliasing filter is the brick wall at its Nyquist
-        method = "soxr" if filter == "soxr" else "resample_poly"
+        # down to the low rate and back: the anti-aliasing filter is the brick wall at its Nyquist (sinc: a slope)
+        method = filter if filter in ("soxr", SINC) else "resample_poly"
         y = resample(resample(y, sample_rate, through, method=method), through, sample_rate, method=method)
     return _fit(y, x.shape[-1])
 
@@ -142,7 +158,8 @@ def random_degradation(rng: np.random.Generator, *, sr_in_choices: tuple[int, ..
                        sr_in_range: tuple[int, int] | None = None, families: tuple[str, ...] = FILTER_FAMILIES,
                        cutoff_jitter: float = 0.1) -> Degradation:
     """Draw a degradation for training: an input rate, a filter family, and a cutoff that is not
-    always exactly ``sr_in / 2`` (up to ``cutoff_jitter`` below it, for IIR families)."""
+    always exactly ``sr_in / 2`` (up to ``cutoff_jitter`` below it for IIR families, within
+    :data:`SINC_CUTOFF_FRACTION` of it for ``sinc``)."""
     if sr_in_choices:
         sr_in = int(rng.choice(np.asarray(sr_in_choices)))
     elif sr_in_range:
@@ -153,8 +170,10 @@ def random_degradation(rng: np.random.Generator, *, sr_in_choices: tuple[int, ..
     family = str(rng.choice(np.asarray(families)))
     order = int(rng.integers(4, 13)) if family == "butter" else 8
     cutoff = sr_in / 2
-    if family in ("cheby1", "butter") and cutoff_jitter > 0:
+    if family in IIR_FAMILIES and cutoff_jitter > 0:
         cutoff *= 1.0 - rng.uniform(0.0, cutoff_jitter)
+    elif family == SINC:
+        cutoff *= rng.uniform(*SINC_CUTOFF_FRACTION)
     return Degradation(sr_in=sr_in, cutoff_hz=float(cutoff), filter=family, order=order)
 
 
@@ -198,6 +217,22 @@ def _iir_response(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float, famil
     return torch.exp(-softplus(math.log(eps2) + log_t2))
 
 
+@functools.lru_cache(maxsize=1024)  # one per rate drawn: ~0.15 MB each at a training crop's length
+def _short_sinc_response(sample_rate: int, nyquist_hz: float, n_fft: int, device: torch.device,
+                         dtype: torch.dtype) -> torch.Tensor:
+    """Response at the rfft bins of ``n_fft`` of the ``sinc`` family's filter through a rate whose Nyquist is
+    ``nyquist_hz`` (:func:`specsr.audio.short_sinc_filter` in continuous time, sampled at ``sample_rate``),
+    normalised to 1 at DC. Cached: never modify the result in place."""
+    cutoff = SHORT_SINC_ROLLOFF * nyquist_hz
+    half = min(int(math.floor(SHORT_SINC_ZEROS * sample_rate / (2 * cutoff))), n_fft // 2 - 1)
+    taps = torch.from_numpy(short_sinc_taps(np.arange(-half, half + 1) / sample_rate, cutoff))
+    taps = (taps / taps.sum()).to(device=device, dtype=dtype)
+    circular = torch.zeros(n_fft, device=device, dtype=dtype)
+    circular[: half + 1] = taps[half:]
+    circular[n_fft - half:] = taps[:half]
+    return torch.fft.rfft(circular).real
+
+
 @functools.lru_cache(maxsize=1024)  # one per (family, rate) drawn: ~0.15 MB each at a training crop's length
 def _sinc_response(sample_rate: int, cutoff_hz: float, half_seconds: float, beta: float, n_fft: int,
                    device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -236,11 +271,13 @@ def chain_response(d: Degradation, sample_rate: int, n_fft: int, device: torch.d
     through = min(d.sr_in, sample_rate)
     cutoff = min(d.cutoff_hz, through / 2)
     gain = torch.ones_like(freqs)
-    if d.filter in ("cheby1", "butter"):
+    if d.filter in IIR_FAMILIES:
         gain = _iir_response(freqs, sample_rate, cutoff, d.filter, d.order)
-    elif cutoff < through / 2 - 1:
+    elif cutoff < through / 2 - 1 and d.filter != SINC:
         gain = _iir_response(freqs, sample_rate, cutoff, "cheby1", 8)
     if through < sample_rate:
+        if d.filter == SINC:
+            return gain * _short_sinc_response(sample_rate, through / 2, n_fft, dev, dtype).square()
         if d.filter == "soxr":
             centre, half_zeros, beta = SOXR_CENTRE, SOXR_HALF_ZEROS, SOXR_BETA
         else:
@@ -297,7 +334,10 @@ def degrade_batch(wav: torch.Tensor, sample_rate: int, draws: list[Degradation],
     if wav.ndim != 2 or wav.shape[0] != len(draws):
         raise SpecsrError(f"degrade_batch needs wav [B, L] and B draws, got {tuple(wav.shape)} and {len(draws)}")
     n = wav.shape[-1]
-    n_fft = fast_length(n)
+    # a sinc row's images fold about its rate's Nyquist: an FFT length on which that is a whole bin
+    sinc_rows = [i for i, d in enumerate(draws) if d.filter == SINC and d.sr_in < sample_rate]
+    step = math.lcm(1, *(sample_rate // math.gcd(sample_rate, draws[i].sr_in) for i in sinc_rows))
+    n_fft = step * fast_length(-(-n // step))
     gain = torch.tensor([10 ** (d.gain_db / 20) for d in draws], device=wav.device, dtype=wav.dtype)
     spec = torch.fft.rfft(wav, n=n_fft, dim=-1)
     if any(d.noise_db is not None for d in draws):
@@ -306,8 +346,24 @@ def degrade_batch(wav: torch.Tensor, sample_rate: int, draws: list[Degradation],
     spec = spec * gain[:, None]
     response = torch.stack([chain_response(d, sample_rate, n_fft, wav.device, dtype=wav.dtype) for d in draws])
     target = torch.fft.irfft(spec, n_fft, dim=-1)[:, :n]
-    low = torch.fft.irfft(spec * response, n_fft, dim=-1)[:, :n]
+    low_spec = spec * response
+    for i in sinc_rows:
+        low_spec[i] += _sinc_images(spec[i], sample_rate, draws[i].sr_in, n_fft)
+    low = torch.fft.irfft(low_spec, n_fft, dim=-1)[:, :n]
     return low, target
+
+
+def _sinc_images(spec: torch.Tensor, sample_rate: int, sr_in: int, n_fft: int) -> torch.Tensor:
+    """What a ``sinc`` pass through ``sr_in`` folds back about its Nyquist: ``h(f)·h(sr_in − f)·X*(sr_in − f)``
+    for the rfft ``spec`` ``[K]`` of ``n_fft`` samples (``sr_in · n_fft / sample_rate`` a whole bin); the
+    short filter leaves the further images below -90 dB. ``[K]`` complex."""
+    h = _short_sinc_response(sample_rate, sr_in / 2, n_fft, spec.device, spec.real.dtype)
+    k_fold = sr_in * n_fft // sample_rate
+    k = torch.arange(spec.shape[-1], device=spec.device)
+    mirror = k_fold - k
+    valid = (mirror >= 0) & (mirror < spec.shape[-1])
+    m = mirror.clamp(0, spec.shape[-1] - 1)
+    return torch.where(valid, h * h[m] * spec[m].conj(), torch.zeros_like(spec))
 
 
 def family_names(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -357,9 +413,11 @@ def draw_degradations(cfg: DegradeConfig, n: int, generator: torch.Generator, *,
             cutoff = sr_in / 2
             family = str(_choice(generator, families))
             order = 8
-            if family in ("cheby1", "butter"):
+            if family in IIR_FAMILIES:
                 order = int(torch.randint(cfg.iir_order[0], cfg.iir_order[1] + 1, (), generator=generator))
                 cutoff = max(lo, cutoff * (1 - _uniform(generator, 0, cfg.cutoff_jitter)))
+            elif family == SINC:
+                cutoff = max(lo, cutoff * _uniform(generator, *SINC_CUTOFF_FRACTION))
         noise_db, colour = None, "white"
         if cfg.noise_prob > 0 and _uniform(generator, 0, 1) < cfg.noise_prob:
             noise_db = _uniform(generator, *cfg.noise_floor_db)

@@ -20,6 +20,7 @@ metric module on reconstructed waveforms, not just the loss.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -117,6 +118,25 @@ def balance_weights(items: list[dict[str, Any]], balance: float) -> torch.Tensor
     return torch.tensor([counts[t] ** -balance for t in tops], dtype=torch.double)
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """The moving average's decay after ``step`` updates: ``decay``, lower early on (``(1 + step) / (10 +
+    step)``) so that a short run's average is not mostly its first weights."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema ← decay · ema + (1 − decay) · model`` for every floating-point parameter and buffer
+    (BatchNorm's running statistics too); other buffers (counters) are copied."""
+    for (name, avg), (other, new) in zip(ema.state_dict().items(), unwrap(model).state_dict().items(), strict=True):
+        if name != other:
+            raise SpecsrError(f"moving average and model differ: {name} against {other}")
+        if avg.is_floating_point():
+            avg.lerp_(new.to(avg.dtype), 1.0 - decay)
+        else:
+            avg.copy_(new)
+
+
 def _augment_gain(batch: dict[str, torch.Tensor], gain_db_range: tuple[float, ...]) -> None:
     """Random gain per item: a shift of log10-power by gain_db / 10, clamped at the floor."""
     lo, hi = gain_db_range
@@ -170,6 +190,10 @@ class Trainer:
             self.disc = PatchDiscriminator(cfg.model).to(self.device)
         if tc.warm_start and not (resume and (self.run_dir / "last.pt").exists()):
             self._warm_start(tc.warm_start)
+        # the weights that are validated, saved and exported: a moving average of the trained ones, or them
+        self.ema: UNet | None = None
+        if tc.ema_decay > 0:
+            self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.peak_lr, weight_decay=tc.weight_decay,
                                      betas=(0.8, 0.99) if self.disc is not None else (0.9, 0.999))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
@@ -362,16 +386,21 @@ class Trainer:
             if self.disc is not None and self.opt_d is not None:
                 extra["discriminator"] = {k: v.detach().cpu() for k, v in self.disc.state_dict().items()}
                 extra["disc_optimizer"] = self.opt_d.state_dict()
+            if self.ema is not None:  # state_dict holds the average; resuming needs the trained weights too
+                extra["train_state_dict"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         name = f"specsr-{self.cfg.model.arch}-{self.cfg.stft.sample_rate // 1000}k"
-        return make_checkpoint(self.model, self.cfg.model, self.cfg.stft, self.cfg.task, name=name,
-                               provenance=self._provenance(), kind=kind, extra=extra)
+        return make_checkpoint(self.ema if self.ema is not None else self.model, self.cfg.model, self.cfg.stft,
+                               self.cfg.task, name=name, provenance=self._provenance(), kind=kind, extra=extra)
 
     def _load_state(self, path: Path) -> None:
         ckpt = read_checkpoint(path, map_location=self.device)
         if ckpt.get("kind") != "training":
             raise SpecsrError(f"{path}: an inference checkpoint cannot be resumed (it holds no optimizer state)")
         self._check_same_setup({k: ckpt[k] for k in ("stft", "task", "model")}, path)
-        self.model.load_state_dict(ckpt["state_dict"], strict=True)
+        # a run saved with a moving average keeps the trained weights beside it (ema_decay may change on resume)
+        self.model.load_state_dict(ckpt.get("train_state_dict", ckpt["state_dict"]), strict=True)
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["state_dict"], strict=True)
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
         if "scaler" in ckpt:
@@ -469,12 +498,15 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         self.sched.step()
+        if self.ema is not None:
+            ema_update(self.ema, self.model, ema_decay_at(tc.ema_decay, self.step + 1))
         return logs
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Validation loss, LSD / LSD-HF of waveforms reconstructed by the inference pipeline itself (same
-        merge, crossfade and FGLA as ``specsr upsample``), at each item's known cutoff. One network pass
+        merge, crossfade and FGLA as ``specsr upsample``), at each item's known cutoff, of the weights the
+        checkpoints hold (the moving average when ``ema_decay > 0``). One network pass
         per item: the loss is that of the magnitude the pipeline predicted."""
         from specsr.checkpoint import LoadedModel
         from specsr.pipeline import Upsampler
@@ -483,7 +515,8 @@ class Trainer:
             raise SpecsrError("the dataset has no validation split")
         self.model.eval()
         cfg = self.cfg
-        upsampler = Upsampler(LoadedModel(self.model, cfg.model, cfg.stft, cfg.task, name="validation"),
+        weights = self.ema if self.ema is not None else self.model  # what the checkpoints hold
+        upsampler = Upsampler(LoadedModel(weights, cfg.model, cfg.stft, cfg.task, name="validation"),
                               device=str(self.device), precision="bf16" if self.amp_dtype else "fp32")
         n = min(len(self.val_set), cfg.train.max_val_items)
         losses, scores = [], []
@@ -559,8 +592,9 @@ class Trainer:
         if self.world > 1:
             # BatchNorm running statistics are updated locally after DDP's broadcast at each forward:
             # make every rank hold rank 0's (the saved) buffers.
-            for buf in self.model.buffers():
-                dist.broadcast(buf, 0)
+            for module in (self.model, self.ema):
+                for buf in module.buffers() if module is not None else ():
+                    dist.broadcast(buf, 0)
             digest = weights_digest(self.model)
             atomic_write_text(self.run_dir / f"rank{self.rank}.sha256", digest + "\n")
             dist.barrier()

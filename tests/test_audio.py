@@ -65,7 +65,7 @@ def test_read_errors(tmp_path):
         read_audio(nan)
 
 
-@pytest.mark.parametrize("method", ["soxr", "resample_poly"])
+@pytest.mark.parametrize("method", ["soxr", "resample_poly", "sinc"])
 @pytest.mark.parametrize(("sr_in", "sr_out"), [(8000, 48000), (16000, 48000), (22050, 48000), (44100, 48000),
                                           (11025, 44100), (48000, 16000), (12000, 48000)])
 @pytest.mark.parametrize("n", [1, 7, 1001, 4799])
@@ -74,6 +74,22 @@ def test_resample_length_contract(method, sr_in, sr_out, n):
     y = resample(x, sr_in, sr_out, method=method)
     assert y.shape == (2, resampled_length(n, sr_in, sr_out))
     assert resampled_length(n, sr_in, sr_out) == round(n * sr_out / sr_in)
+
+
+@pytest.mark.parametrize("sr_low", [8000, 16000, 22050])
+def test_short_sinc_rolls_off_like_a_toolkit_resampler(sr_low):
+    """Down and up with the ``sinc`` method: flat to half the Nyquist, falling from ~0.8 of it, -10 dB at it
+    (images included), leaking images above it, next to nothing left beyond 1.4 times it."""
+    from scipy.signal import welch
+
+    x = noise(4.0, 48000, seed=1)[0]
+    y = resample(resample(x, 48000, sr_low, method="sinc"), sr_low, 48000, method="sinc")
+    f, p_y = welch(y, 48000, nperseg=4096)
+    _, p_x = welch(x, 48000, nperseg=4096)
+    level = lambda ratio: 10 * np.log10(p_y[np.argmin(abs(f - ratio * sr_low / 2))] /  # noqa: E731
+                                        p_x[np.argmin(abs(f - ratio * sr_low / 2))])
+    assert abs(level(0.5)) < 0.2 and -2.5 < level(0.83) < -1.0
+    assert -12.0 < level(1.0) < -8.0 and -30.0 < level(1.17) < -18.0 and level(1.4) < -50.0
 
 
 def test_resample_preserves_a_tone():

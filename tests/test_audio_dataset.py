@@ -220,7 +220,9 @@ def test_draws_cover_the_space_within_the_task_range() -> None:
     draws = m.draws(400, torch.Generator().manual_seed(0))
     assert all(1999.0 <= d.cutoff_hz <= 12000.0 for d in draws)
     # no shelf: MP3-like shelves lie at 14-20 kHz, above this task's range
-    assert {d.filter for d in draws} == {"resample_poly", "soxr", "cheby1", "butter"}
+    assert {d.filter for d in draws} == {"resample_poly", "soxr", "cheby1", "butter", "sinc"}
+    assert all(0.8 * d.sr_in / 2 - 1 <= d.cutoff_hz <= 0.97 * d.sr_in / 2 + 1 for d in draws
+               if d.filter == "sinc" and d.cutoff_hz > 2000.0)
     rates = {d.sr_in for d in draws}
     assert {8000, 11025, 16000, 22050, 24000} <= rates and len(rates) > 30  # discrete and continuous
     assert any(d.noise_db is not None for d in draws) and any(d.noise_db is None for d in draws)
@@ -228,7 +230,7 @@ def test_draws_cover_the_space_within_the_task_range() -> None:
     wide = PairMaker(STFT, TaskConfig(2000.0, 22050.0), DegradeConfig(shelf_prob=0.5), crop_frames=16,
                      gain_db_range=(0.0, 0.0), seed=0).draws(200, torch.Generator().manual_seed(1))
     shelves = [d for d in wide if d.filter == "shelf"]
-    assert {d.filter for d in wide} == {"resample_poly", "soxr", "cheby1", "butter", "shelf"}
+    assert {d.filter for d in wide} == {"resample_poly", "soxr", "cheby1", "butter", "sinc", "shelf"}
     assert shelves and all(14000 <= d.cutoff_hz <= 20000 and 20 <= d.shelf_db <= 60 for d in shelves)
     assert max(d.cutoff_hz for d in wide) > 20000  # up to 22.05 kHz
 

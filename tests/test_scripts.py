@@ -33,6 +33,25 @@ def test_make_compare_set_writes_a_compare_layout(tmp_path):
         assert abs(len(low) - len(truth) * clip.sr_in / 48000) <= 1
 
 
+def test_make_compare_set_sinc_inputs_are_48k_and_roll_off(tmp_path):
+    """--filter sinc: 48 kHz inputs of the truth's length, the band kept well below the low Nyquist and
+    fallen by ~10 dB at it, as a toolkit resampler leaves it (the clip's sr_in still says the low rate)."""
+    src = tmp_path / "clips"
+    src.mkdir()
+    sf.write(src / "n.flac", 0.1 * np.random.default_rng(1).standard_normal(96000).astype(np.float32), 48000)
+    out = tmp_path / "heldout"
+    r = subprocess.run([sys.executable, str(SCRIPTS / "make_compare_set.py"), str(src), "-o", str(out),
+                        "--rates", "16000", "--filter", "sinc"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (clip,), _ = discover_clips(out)
+    truth, _ = sf.read(clip.truth)
+    low, sr_low = sf.read(clip.input)
+    assert clip.sr_in == 16000 and sr_low == 48000 and len(low) == len(truth)
+    spec = lambda x, lo, hi: (np.abs(np.fft.rfft(x)) ** 2)[int(lo * 2):int(hi * 2)].sum()  # noqa: E731 (0.5 Hz bins)
+    assert abs(10 * np.log10(spec(low, 1000, 5000) / spec(truth, 1000, 5000))) < 0.1
+    assert -13 < 10 * np.log10(spec(low, 7900, 8100) / spec(truth, 7900, 8100)) < -7
+
+
 def test_make_compare_set_refuses_an_empty_folder(tmp_path):
     r = subprocess.run([sys.executable, str(SCRIPTS / "make_compare_set.py"), str(tmp_path), "-o",
                         str(tmp_path / "out")], capture_output=True, text=True)

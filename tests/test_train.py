@@ -21,7 +21,7 @@ from specsr.checkpoint import export, load_checkpoint, read_checkpoint
 from specsr.config import RunConfig, load_toml, to_toml
 from specsr.dataset import build_dataset
 from specsr.errors import SpecsrError
-from specsr.train import Trainer, train, weights_digest
+from specsr.train import Trainer, ema_decay_at, ema_update, train, weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -93,8 +93,25 @@ def test_overfitting_one_batch(dataset, tmp_path):
     assert losses[-1] < losses[0] / 4
 
 
-def test_resume_after_kill_continues_identically(dataset, tmp_path, monkeypatch):
-    cfg = tiny_config(steps=4, save_every=2)
+def test_ema_update_by_hand():
+    """ema ← d·ema + (1 − d)·model for parameters and BatchNorm statistics; the batch counter is copied."""
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    ema = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.fill_(2.0)
+        ema[0].weight.fill_(1.0)
+        model[1].running_mean.fill_(4.0)
+        model[1].num_batches_tracked.fill_(7)
+    ema_update(ema, model, 0.75)
+    assert ema[0].weight.item() == 1.25 and ema[1].running_mean.item() == 1.0  # 0.75·0 + 0.25·4
+    assert ema[1].num_batches_tracked.item() == 7 and model[0].weight.item() == 2.0
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1) and ema_decay_at(0.999, 90) == pytest.approx(0.91)
+    assert ema_decay_at(0.999, 10**6) == 0.999
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_kill_continues_identically(dataset, tmp_path, monkeypatch, ema_decay):
+    cfg = tiny_config(steps=4, save_every=2, ema_decay=ema_decay)
     train(dataset, tmp_path / "straight", cfg, device="cpu", quiet=True)
 
     original = Trainer._train_step
@@ -116,6 +133,15 @@ def test_resume_after_kill_continues_identically(dataset, tmp_path, monkeypatch)
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+    # with a moving average the checkpoint's weights are it, the trained ones beside them (resumed alike)
+    assert ("train_state_dict" in a) is (ema_decay > 0)
+    if ema_decay > 0:
+        trained = a["train_state_dict"]
+        assert all(torch.equal(trained[k], b["train_state_dict"][k]) for k in trained)
+        assert any(not torch.equal(trained[k], a["state_dict"][k]) for k in trained)
+        small = read_checkpoint(export(tmp_path / "straight" / "last.pt", tmp_path / "m.pt"))
+        assert "train_state_dict" not in small
+        assert all(torch.equal(small["state_dict"][k], a["state_dict"][k]) for k in trained)
 
 
 @pytest.fixture(scope="module")
