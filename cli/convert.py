@@ -51,7 +51,7 @@ def convert(
     sr_in_range: str | None = typer.Option(None, "--sr-in-range", help="Draw input rates uniformly from LOW:HIGH Hz "
                                            "instead of --sr-in."),
     filters: str = typer.Option(",".join(_D.filters), "--filters", help="Degradation filters: mix, or a comma list "
-                                "of resample_poly, soxr, cheby1, butter."),
+                                "of resample_poly, soxr, cheby1, butter, sinc."),
     variants: int = typer.Option(_D.variants, "--variants", help="--spectrograms: degraded versions of each segment."),
     segment_seconds: float = typer.Option(_D.segment_seconds, "--segment-seconds", help="Segment length, s."),
     val_fraction: float = typer.Option(_D.val_fraction, "--val-fraction",

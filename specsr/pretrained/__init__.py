@@ -16,8 +16,8 @@ from pathlib import Path
 from specsr.errors import SpecsrError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "specsr-unet-48k-v3"
-WIDE_MODEL = "specsr-unet-48k-v3-wide"  # trained on cutoffs up to 22.05 kHz (MP3 shelves, 44.1 kHz sources)
+DEFAULT_MODEL = "specsr-unet-48k-v4"
+WIDE_MODEL = "specsr-unet-48k-v4-wide"  # trained on cutoffs up to 22.05 kHz (MP3 shelves, 44.1 kHz sources)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,13 @@ REGISTRY: dict[str, BundledModel] = {m.name: m for m in (
     BundledModel("specsr-unet-48k-v3", "1837aafce3c9287ae54efaa6bf0affa7cd89425b2c71363b3488f33ceb5ff6f1",
                  "patch-8 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; v2's recipe on a "
                  "network twice as fast (see the README's model card and ATTRIBUTION.md)"),
-    BundledModel(WIDE_MODEL, "7bc2501804f85fe7fb7cbf3b155cbed06ee00193edad6aa98974c9cb4895c337",
+    BundledModel("specsr-unet-48k-v4", "32978f2d880523ee95802a7aaf887dfdbda8385c80c8a27b1306a19d27544354",
+                 "patch-8 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; v3's recipe with "
+                 "augmented real speech, chosen on a held-out VCTK speaker (see the README's model card)"),
+    BundledModel(WIDE_MODEL, "33ed0c51241eca6a797b8c6ff09bc0601aab0bf6efaf465440df6fa5f9e26cbc",
+                 "v4 fine-tuned on cutoffs 2-22.05 kHz (MP3 shelves at 14-20 kHz, 44.1 kHz sources); 0.02 LSD "
+                 "behind v4 on 4-12 kHz cutoffs (see the README's model card)"),
+    BundledModel("specsr-unet-48k-v3-wide", "7bc2501804f85fe7fb7cbf3b155cbed06ee00193edad6aa98974c9cb4895c337",
                  "v3 fine-tuned on cutoffs 2-22.05 kHz (MP3 shelves at 14-20 kHz, 44.1 kHz sources); v2's held-out "
                  "speech LSD on 4-12 kHz cutoffs, 0.02 behind v3 there (see the README's model card)"),
     BundledModel("specsr-unet-48k-v2-wide", "0fa281eed91cced4f0468682788ea0790f9ebd651bd638843ef79f9cccfda694",
