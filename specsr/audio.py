@@ -239,14 +239,6 @@ SHORT_SINC_ZEROS = 6  # zero crossings either side of the short sinc (torchaudio
 SHORT_SINC_ROLLOFF = 0.99  # its cutoff, as a fraction of the lower Nyquist
 
 
-def short_sinc_taps(t_seconds: np.ndarray, cutoff_hz: float, zeros: int = SHORT_SINC_ZEROS) -> np.ndarray:
-    """The short sinc's impulse response at times ``t_seconds`` (unnormalised): a lowpass at ``cutoff_hz``
-    under a Hann window reaching ``zeros`` zero crossings either side."""
-    x = 2 * cutoff_hz * np.asarray(t_seconds, dtype=np.float64)  # in zero crossings
-    window = np.where(np.abs(x) <= zeros, np.cos(np.pi * x / (2 * zeros)) ** 2, 0.0)
-    return np.sinc(x) * window
-
-
 @functools.lru_cache(maxsize=32)
 def short_sinc_filter(rate_hz: int, nyquist_hz: float, rolloff: float = SHORT_SINC_ROLLOFF,
                       zeros: int = SHORT_SINC_ZEROS) -> np.ndarray:
@@ -258,7 +250,8 @@ def short_sinc_filter(rate_hz: int, nyquist_hz: float, rolloff: float = SHORT_SI
     resampled this way, e.g. the papers' demo inputs, looks like that."""
     cutoff = rolloff * nyquist_hz
     half = int(np.floor(zeros * rate_hz / (2 * cutoff)))
-    taps = short_sinc_taps(np.arange(-half, half + 1) / rate_hz, cutoff, zeros)
+    x = 2 * cutoff * np.arange(-half, half + 1) / rate_hz  # in zero crossings
+    taps = np.sinc(x) * np.where(np.abs(x) <= zeros, np.cos(np.pi * x / (2 * zeros)) ** 2, 0.0)
     return taps / taps.sum()
 
 

@@ -50,14 +50,7 @@ import numpy as np
 import torch
 from scipy import signal
 
-from specsr.audio import (
-    POLYPHASE_ATTENUATION_DB,
-    POLYPHASE_TRANSITION,
-    SHORT_SINC_ROLLOFF,
-    SHORT_SINC_ZEROS,
-    resample,
-    short_sinc_taps,
-)
+from specsr.audio import POLYPHASE_ATTENUATION_DB, POLYPHASE_TRANSITION, resample, short_sinc_filter
 from specsr.config import DegradeConfig
 from specsr.errors import SpecsrError
 
@@ -221,16 +214,23 @@ def _iir_response(freqs: torch.Tensor, sample_rate: int, cutoff_hz: float, famil
 def _short_sinc_response(sample_rate: int, nyquist_hz: float, n_fft: int, device: torch.device,
                          dtype: torch.dtype) -> torch.Tensor:
     """Response at the rfft bins of ``n_fft`` of the ``sinc`` family's filter through a rate whose Nyquist is
-    ``nyquist_hz`` (:func:`specsr.audio.short_sinc_filter` in continuous time, sampled at ``sample_rate``),
+    ``nyquist_hz`` (:func:`specsr.audio.short_sinc_filter` at ``sample_rate``, cut to fit ``n_fft``),
     normalised to 1 at DC. Cached: never modify the result in place."""
-    cutoff = SHORT_SINC_ROLLOFF * nyquist_hz
-    half = min(int(math.floor(SHORT_SINC_ZEROS * sample_rate / (2 * cutoff))), n_fft // 2 - 1)
-    taps = torch.from_numpy(short_sinc_taps(np.arange(-half, half + 1) / sample_rate, cutoff))
+    taps = torch.from_numpy(short_sinc_filter(sample_rate, nyquist_hz))
+    centre = len(taps) // 2
+    half = min(centre, n_fft // 2 - 1)
+    return _zero_phase_response(taps[centre - half:centre + half + 1], n_fft, device, dtype)
+
+
+def _zero_phase_response(taps: torch.Tensor, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The real rfft ``[n_fft // 2 + 1]`` of symmetric FIR ``taps`` ``[2·half + 1]`` (float64) centred on sample 0,
+    normalised to 1 at DC."""
+    half = len(taps) // 2
     taps = (taps / taps.sum()).to(device=device, dtype=dtype)
     circular = torch.zeros(n_fft, device=device, dtype=dtype)
     circular[: half + 1] = taps[half:]
     circular[n_fft - half:] = taps[:half]
-    return torch.fft.rfft(circular).real
+    return torch.fft.rfft(circular).real  # zero phase: a real response
 
 
 @functools.lru_cache(maxsize=1024)  # one per (family, rate) drawn: ~0.15 MB each at a training crop's length
@@ -244,12 +244,7 @@ def _sinc_response(sample_rate: int, cutoff_hz: float, half_seconds: float, beta
     t = n / (half_seconds * sample_rate)
     window = torch.special.i0(beta * torch.sqrt((1 - t**2).clamp_min(0.0))) / torch.special.i0(
         torch.tensor(beta, dtype=torch.float64))
-    taps = torch.sinc(2 * cutoff_hz / sample_rate * n) * window
-    taps = (taps / taps.sum()).to(dtype)
-    circular = torch.zeros(n_fft, device=device, dtype=dtype)
-    circular[: half + 1] = taps[half:]
-    circular[n_fft - half:] = taps[:half]
-    return torch.fft.rfft(circular).real  # zero phase: a real response
+    return _zero_phase_response(torch.sinc(2 * cutoff_hz / sample_rate * n) * window, n_fft, device, dtype)
 
 
 def _shelf_response(freqs: torch.Tensor, cutoff_hz: float, shelf_db: float) -> torch.Tensor:
