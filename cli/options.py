@@ -17,7 +17,8 @@ _D = INFERENCE_DEFAULTS
 
 Model = Annotated[str | None, typer.Option(
     "--model", "-m", metavar="PATH|NAME",
-    help="Checkpoint path or bundled model name ('bundled': the default model).")]
+    help="Checkpoint path or bundled model name. Default ('bundled'): the default model, which hands "
+         "cutoffs above its trained range to the bundled wide model; a name or path: that model alone.")]
 Phase = Annotated[str | None, typer.Option(
     "--phase", metavar="|".join(PHASE_METHODS),
     help=f"Phase of the new band: fast Griffin-Lim, Griffin-Lim or the low-res phase copied up "

@@ -173,14 +173,15 @@ def upsample_cmd(
     list_models: bool = typer.Option(False, "--list-models", help="List the bundled models and exit."),
 ) -> None:
     """Upsample audio to the model's rate (48 kHz): the input's band is kept, the band above predicted."""
-    from specsr.pretrained import list_bundled_models
+    from specsr.pretrained import DEFAULT_MODEL, WIDE_MODEL, list_bundled_models
 
     if list_models:
         bundled = list_bundled_models()
         if not bundled:
             typer.echo("no bundled models installed (use --model PATH with a checkpoint from specsr train/export)")
+        roles = {DEFAULT_MODEL: "[default] ", WIDE_MODEL: "[default, for cutoffs above the range of the other] "}
         for m in bundled:
-            typer.echo(f"{m.name}\t{m.description}" if m.description else m.name)
+            typer.echo(f"{m.name}\t{roles.get(m.name, '')}{m.description}")
         return
     request = Request(list_file=list_file, model=model, device=device, sr_out=sr_out, out_format=out_format,
                       subtype=subtype, compression_level=compression_level, cutoff_hz=cutoff_hz, phase=phase,

@@ -102,9 +102,9 @@ class ResultsLog:
 
 class SharedPredictor:
     """Batches the network calls of several files upsampled at once, one thread a file (for a GPU, where one
-    short file leaves the device mostly idle): each call waits until every active file has a call pending
-    (or ``max_wait_s`` has passed), and the pending calls go through the model together
-    (:meth:`specsr.pipeline.Upsampler.predict_magnitudes`: each computed as if alone). A
+    short file leaves the device mostly idle): each call waits until every active file has a call pending or
+    in a batch still running (or ``max_wait_s`` has passed), and the pending calls of one model go through it
+    together (:meth:`specsr.pipeline.Upsampler.predict_magnitudes`: each computed as if alone). A
     :class:`specsr.chunking.MagnitudePredictor`.
     """
 
@@ -117,6 +117,7 @@ class SharedPredictor:
         self._cv = threading.Condition()
         self._pending: list[_Call] = []
         self._active = 0
+        self._in_flight = 0  # calls taken into a batch that has not returned: their files cannot add one now
         self.calls = 0  # network calls made, for the curious (and the tests)
 
     @property
@@ -131,23 +132,35 @@ class SharedPredictor:
         """Context of one file being upsampled: while inside, calls wait for this file's too."""
         return _Active(self)
 
+    def for_model(self, upsampler: Any) -> _ForModel:
+        """This predictor's batching for the calls of another model (the default's wide partner,
+        :meth:`specsr.pipeline.Upsampler.model_for`): its calls wait with every active file's, and go through
+        ``upsampler`` batched with the other calls for it."""
+        return _ForModel(self, upsampler)
+
     def predict_magnitude(self, known: Any, cutoff_bins: int) -> Any:
-        call = _Call(known, cutoff_bins)
+        return self._predict(self.upsampler, known, cutoff_bins)
+
+    def _predict(self, upsampler: Any, known: Any, cutoff_bins: int) -> Any:
+        call = _Call(upsampler, known, cutoff_bins)
         with self._cv:
             self._pending.append(call)
             self._cv.notify_all()
             deadline = time.monotonic() + self.max_wait_s
-            while (call in self._pending and len(self._pending) < min(self.max_items, max(1, self._active))
+            while (call in self._pending
+                   and len(self._pending) + self._in_flight < min(self.max_items, max(1, self._active))
                    and time.monotonic() < deadline):
                 self._cv.wait(max(0.0, deadline - time.monotonic()))
-            if call in self._pending:  # this thread runs the batch, its own call among them
-                batch = [call] + [c for c in self._pending if c is not call][: self.max_items - 1]
+            if call in self._pending:  # this thread runs the batch, its own call among them (one model's calls)
+                batch = [call] + [c for c in self._pending if c is not call and c.upsampler is upsampler][
+                    : self.max_items - 1]
                 self._pending = [c for c in self._pending if c not in batch]
+                self._in_flight += len(batch)
             else:
                 batch = []
         if batch:
             try:
-                results = self.upsampler.predict_magnitudes([(c.known, c.cutoff_bins) for c in batch])
+                results = upsampler.predict_magnitudes([(c.known, c.cutoff_bins) for c in batch])
                 for c, r in zip(batch, results, strict=True):
                     c.result = r
             except BaseException as exc:  # every caller of the batch sees the failure
@@ -155,6 +168,7 @@ class SharedPredictor:
                     c.error = exc
             with self._cv:
                 self.calls += 1
+                self._in_flight -= len(batch)
                 for c in batch:
                     c.done = True
                 self._cv.notify_all()
@@ -166,9 +180,28 @@ class SharedPredictor:
         return call.result
 
 
+class _ForModel:
+    """:meth:`SharedPredictor.for_model`: a :class:`specsr.chunking.MagnitudePredictor` for ``upsampler``."""
+
+    def __init__(self, shared: SharedPredictor, upsampler: Any) -> None:
+        self.shared, self.upsampler = shared, upsampler
+        self.stft, self.device = upsampler.stft, upsampler.device
+
+    @property
+    def frame_multiple(self) -> int:
+        return int(self.upsampler.frame_multiple)
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return int(self.upsampler.receptive_field_frames)
+
+    def predict_magnitude(self, known: Any, cutoff_bins: int) -> Any:
+        return self.shared._predict(self.upsampler, known, cutoff_bins)
+
+
 class _Call:
-    def __init__(self, known: Any, cutoff_bins: int) -> None:
-        self.known, self.cutoff_bins = known, cutoff_bins
+    def __init__(self, upsampler: Any, known: Any, cutoff_bins: int) -> None:
+        self.upsampler, self.known, self.cutoff_bins = upsampler, known, cutoff_bins
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False

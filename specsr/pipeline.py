@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,6 +46,7 @@ from specsr.audio import (
     resampled_length,
     write_stream,
 )
+from specsr.batch import SharedPredictor
 from specsr.checkpoint import LoadedModel, load_checkpoint, unwrap
 from specsr.chunking import ChunkEngine, MagnitudePredictor, Timing
 from specsr.config import INFERENCE_DEFAULTS, InferenceConfig
@@ -69,16 +71,26 @@ class UpsampleWarning(UserWarning):
 
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto",
                precision: str | None = None, settings: InferenceConfig | None = None) -> Upsampler:
-    """An :class:`Upsampler` for a bundled model name (``None`` or ``"bundled"``: the default one) or a
-    checkpoint path. ``precision`` overrides ``settings.precision``."""
+    """An :class:`Upsampler` for a bundled model name or a checkpoint path. ``None`` or ``"bundled"``: the
+    default, :data:`specsr.pretrained.DEFAULT_MODEL`, which hands cutoffs above its trained range to
+    :data:`specsr.pretrained.WIDE_MODEL` (loaded when first needed); a model asked for by name or path is that
+    model alone. ``precision`` overrides ``settings.precision``."""
+    installed = {m.name for m in pretrained.list_bundled_models()}
+    wide = (pretrained.WIDE_MODEL if pretrained.is_default_name(name_or_path) and pretrained.WIDE_MODEL in installed
+            else None)
+    return Upsampler(load_checkpoint(checkpoint_path(name_or_path)), device=device, precision=precision,
+                     settings=settings, wide_model=wide)
+
+
+def checkpoint_path(name_or_path: str | os.PathLike | None) -> Path:
+    """The checkpoint file of a bundled model name (checked; ``None`` or ``"bundled"``: the default) or a path."""
     if pretrained.is_bundled_name(name_or_path):
-        path = pretrained.bundled_path(None if name_or_path is None else str(name_or_path))
-    else:
-        path = Path(name_or_path)  # type: ignore[arg-type]
-        if not path.exists() and path.suffix == "" and os.sep not in str(name_or_path):
-            names = ", ".join(m.name for m in pretrained.list_bundled_models()) or "none installed"
-            raise SpecsrError(f"{name_or_path}: no such checkpoint file or bundled model (bundled: {names})")
-    return Upsampler(load_checkpoint(path), device=device, precision=precision, settings=settings)
+        return pretrained.bundled_path(None if name_or_path is None else str(name_or_path))
+    path = Path(name_or_path)  # type: ignore[arg-type]
+    if not path.exists() and path.suffix == "" and os.sep not in str(name_or_path):
+        names = ", ".join(m.name for m in pretrained.list_bundled_models()) or "none installed"
+        raise SpecsrError(f"{name_or_path}: no such checkpoint file or bundled model (bundled: {names})")
+    return path
 
 
 # --------------------------------------------------------------------------------------- report
@@ -95,6 +107,7 @@ class CutoffChoice:
     messages: tuple[str, ...]
     keep_hz: float  # up to here the input still has (rolled-off) content, kept where louder than the prediction
     fall_db: tuple[tuple[float, float], ...] = ()  # the roll-off's fall, as CutoffEstimate.fall_db
+    model: str = ""  # the model that predicts above the cutoff (Upsampler.model_for)
 
 
 @dataclass
@@ -119,6 +132,8 @@ class UpsampleReport:
     limited_seconds: float = 0.0  # audio whose new band was turned down to stay below full scale
     limit_db: float = 0.0  # the deepest such reduction (≤ 0)
     clipped_samples: int = 0  # where the input's own band passed full scale (inter-sample peaks)
+    model: str = ""  # the model that predicted the new band ("" where the input was copied)
+    wide: bool = False  # the loaded model handed this file's high cutoff to its wide partner (Upsampler.model_for)
 
     def summary(self) -> str:
         cutoff = f"{self.cutoff_hz / 1000:.2f} kHz ({self.cutoff_source})"
@@ -126,6 +141,8 @@ class UpsampleReport:
                 f"RTF {self.rtf:.3f} (model {self.model_seconds:.2f} s, phase {self.phase_seconds:.2f} s)")
         if self.copied:
             text += ", full band: copied"
+        if self.wide:
+            text += f", above the cutoff: {self.model}"
         if self.limited_seconds:
             text += f", new band limited in {self.limited_seconds:.2f} s ({self.limit_db:.1f} dB at most)"
         return text
@@ -140,10 +157,12 @@ class Upsampler:
     ``settings`` (default :data:`specsr.config.INFERENCE_DEFAULTS`) are the defaults of every call;
     ``precision`` overrides ``settings.precision``: ``auto`` (bf16 autocast for the network on a CPU with
     native bf16 kernels, fp32 elsewhere), ``fp32`` or ``bf16``. Phase reconstruction always runs in fp32.
+    ``wide_model`` (a bundled name or a checkpoint path; same STFT): the model that predicts instead of this one
+    where the cutoff lies above this model's trained range (:meth:`model_for`; the default pair, :func:`load_model`).
     """
 
     def __init__(self, loaded: LoadedModel, device: str = "auto", precision: str | None = None,
-                 settings: InferenceConfig | None = None) -> None:
+                 settings: InferenceConfig | None = None, wide_model: str | os.PathLike | None = None) -> None:
         if not loaded.stft.center or loaded.stft.hop_length > loaded.stft.n_fft // 2:
             raise SpecsrError(f"{loaded.path or loaded.name}: the pipeline needs a centred STFT with "
                               f"hop_length <= n_fft/2")
@@ -162,6 +181,24 @@ class Upsampler:
         if precision == "auto":  # bf16 only where the CPU has native bf16 kernels (cpu_has_fast_bf16)
             precision = "bf16" if self.device.type == "cpu" and cpu_has_fast_bf16() else "fp32"
         self.precision = precision
+        self.wide_model = wide_model
+        self._wide: Upsampler | None = None
+        self._wide_lock = threading.Lock()  # files upsampled in threads may ask for it at once
+
+    def model_for(self, cutoff_hz: float) -> Upsampler:
+        """The model that predicts above ``cutoff_hz``: this one, or its ``wide_model`` (loaded on first use,
+        on the same device and settings) where the cutoff lies above this model's trained range."""
+        if self.wide_model is None or cutoff_hz <= self.task.max_cutoff_hz:
+            return self
+        with self._wide_lock:
+            if self._wide is None:
+                wide = Upsampler(load_checkpoint(checkpoint_path(self.wide_model)), device=str(self.device),
+                                 settings=self.settings)
+                if wide.stft != self.stft:
+                    raise SpecsrError(f"{wide.name}: its STFT differs from {self.name}'s; it cannot take over "
+                                      "this model's high cutoffs")
+                self._wide = wide
+        return self._wide
 
     @property
     def sr_out(self) -> int:
@@ -222,13 +259,16 @@ class Upsampler:
             keep = cutoff
         kc = cutoff_bin(min(cutoff, self.sr_out / 2), self.stft)
         nothing = kc >= self.stft.n_bins - 1
-        if not nothing and not silent and not self.task.min_cutoff_hz <= cutoff <= self.task.max_cutoff_hz:
-            messages.append(f"cutoff {cutoff / 1000:.2f} kHz is outside the range this model was trained for "
-                            f"({self.task.min_cutoff_hz / 1000:g}-{self.task.max_cutoff_hz / 1000:g} kHz); "
+        model = self if nothing or silent else self.model_for(cutoff)
+        task = model.task
+        if not nothing and not silent and not task.min_cutoff_hz <= cutoff <= task.max_cutoff_hz:
+            messages.append(f"cutoff {cutoff / 1000:.2f} kHz is outside the range {model.name} was trained for "
+                            f"({task.min_cutoff_hz / 1000:g}-{task.max_cutoff_hz / 1000:g} kHz); "
                             f"predicting above {cutoff / 1000:.2f} kHz anyway, expect weaker results"
                             + (f" (--model {pretrained.WIDE_MODEL} is trained up to 22.05 kHz)"
-                               if cutoff > self.task.max_cutoff_hz and self.name != pretrained.WIDE_MODEL else ""))
-        return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)), fall)
+                               if cutoff > task.max_cutoff_hz and model.name != pretrained.WIDE_MODEL else ""))
+        return CutoffChoice(float(cutoff), source, silent, nothing, tuple(messages), float(max(keep, cutoff)), fall,
+                            model.name)
 
     # ------------------------------------------------------------------------------ arrays
     @overload
@@ -278,7 +318,8 @@ class Upsampler:
             return y, self.sr_out, None
         if choice.nothing_to_add:
             raise NothingToAddError(_nothing_message(sr_in, self.sr_out))
-        engine = ChunkEngine(self, x.shape[0], y.shape[-1], choice.cutoff_hz, choice.keep_hz, settings,
+        engine = ChunkEngine(self.model_for(choice.cutoff_hz), x.shape[0], y.shape[-1], choice.cutoff_hz,
+                             choice.keep_hz, settings,
                              fall_db=choice.fall_db, keep_magnitudes=keep_magnitudes)
         block = max(1, int(self.sr_out))
         out = np.concatenate(list(engine.run(y[:, i:i + block] for i in range(0, y.shape[-1], block))), axis=-1)
@@ -351,7 +392,10 @@ class Upsampler:
         stats = LimiterStats(rate)
         pairs: Iterable[tuple[np.ndarray, np.ndarray]] = ((b, b) for b in blocks)  # all of it the input's
         if not copied:
-            engine = ChunkEngine(predictor or self, info.channels, n_out, choice.cutoff_hz, choice.keep_hz,
+            model = self.model_for(choice.cutoff_hz)
+            if predictor is not None and model is not self:  # the shared predictor batches for this model
+                predictor = predictor.for_model(model) if isinstance(predictor, SharedPredictor) else model
+            engine = ChunkEngine(predictor or model, info.channels, n_out, choice.cutoff_hz, choice.keep_hz,
                                  settings, fall_db=choice.fall_db)
             timing = engine.timing
             pairs = engine.run_split(blocks)
@@ -371,7 +415,8 @@ class Upsampler:
             model_seconds=timing.model_seconds, phase_seconds=timing.phase_seconds, peak=stats.peak,
             subtype=subtype, channels=info.channels, in_path=str(src), out_path=str(dst), copied=copied,
             messages=list(choice.messages), limited_seconds=stats.limited_seconds, limit_db=stats.limit_db,
-            clipped_samples=stats.clipped_samples)
+            clipped_samples=stats.clipped_samples, model="" if copied else choice.model,
+            wide=not copied and choice.model != self.name)
 
     # ----------------------------------------------------------------------------- network
     def _autocast(self) -> AbstractContextManager[object]:

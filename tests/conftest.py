@@ -30,9 +30,9 @@ def brickwall(wav: np.ndarray, sr: int, cutoff_hz: float) -> np.ndarray:
     return np.fft.irfft(spec, n=wav.shape[-1], axis=-1).astype(np.float32)
 
 
-def make_checkpoint_file(path: Path, *, loud: bool = False, cfg=None, seed: int = 0) -> Path:
+def make_checkpoint_file(path: Path, *, loud: bool = False, cfg=None, seed: int = 0, task=None) -> Path:
     """A random-init tiny U-Net checkpoint (channels 4, 8); ``loud`` shifts its output so that the new band is
-    as loud as the old."""
+    as loud as the old; ``task`` (default ``TaskConfig()``) its trained cutoff range."""
     from specsr.checkpoint import make_checkpoint, save_checkpoint
     from specsr.config import ModelConfig, STFTConfig, TaskConfig
     from specsr.models import build_model
@@ -43,7 +43,7 @@ def make_checkpoint_file(path: Path, *, loud: bool = False, cfg=None, seed: int 
     if loud:
         with torch.no_grad():
             model.out.bias.fill_(1.5)
-    return save_checkpoint(make_checkpoint(model, cfg, STFTConfig(), TaskConfig(), name=path.stem), path)
+    return save_checkpoint(make_checkpoint(model, cfg, STFTConfig(), task or TaskConfig(), name=path.stem), path)
 
 
 def assert_one_line_error(result, *fragments: str) -> None:

@@ -46,14 +46,18 @@ def test_cli_lists_bundled_models(cli_app):
     assert r.exit_code == 0 and DEFAULT_MODEL in r.output
 
 
-def test_the_wide_model_takes_a_16_khz_cutoff_the_default_points_to_it():
-    """An MP3-like input cut at 16 kHz is outside the default's range: it warns and names the wide model,
-    which was trained up to 22.05 kHz and takes the same input without a warning."""
+def test_the_default_hands_a_16_khz_cutoff_to_the_wide_model():
+    """An MP3-like input cut at 16 kHz is outside the default model's range: the default (no model named) hands
+    it to the wide model, trained up to 22.05 kHz, without a warning; the default model asked for by name warns
+    and names the wide one."""
     rng = np.random.default_rng(0)
     wav = (0.1 * rng.standard_normal((1, 32000))).astype(np.float32)
-    default = specsr.load_model(device="cpu").choose_cutoff(wav, 32000)
-    assert any(WIDE_MODEL in m for m in default.messages)
-    wide = specsr.load_model(WIDE_MODEL, device="cpu")
+    named = specsr.load_model(DEFAULT_MODEL, device="cpu").choose_cutoff(wav, 32000)
+    assert any(WIDE_MODEL in m for m in named.messages) and named.model == DEFAULT_MODEL
+    default = specsr.load_model(device="cpu")
+    choice = default.choose_cutoff(wav, 32000)
+    assert choice.cutoff_hz == 16000 and choice.model == WIDE_MODEL
+    assert not any("outside the range" in m for m in choice.messages)
+    wide = default.model_for(choice.cutoff_hz)
     assert wide.name == WIDE_MODEL and wide.task.max_cutoff_hz == 22050.0
-    choice = wide.choose_cutoff(wav, 32000)
-    assert choice.cutoff_hz == 16000 and not any("outside the range" in m for m in choice.messages)
+    assert default.model_for(8000.0) is default

@@ -12,7 +12,8 @@ from conftest import brickwall, make_checkpoint_file, noise
 
 from specsr import chunking, pipeline, pretrained
 from specsr.audio import resample, resampled_length
-from specsr.config import ModelConfig, STFTConfig
+from specsr.checkpoint import load_checkpoint
+from specsr.config import ModelConfig, STFTConfig, TaskConfig
 from specsr.errors import SpecsrError
 from specsr.metrics import metric_log_power, score, snr_db
 from specsr.models import build_model
@@ -328,3 +329,48 @@ def test_cuda_matches_cpu(tmp_path):
     y_gpu, _ = load_model(path, device="cuda", precision="fp32").upsample(x, 16000, n_iter=8)
     ref = resample(x[0], 16000, 48000)
     assert abs(score(ref, y_cpu[0], 16000).lsd - score(ref, y_gpu[0], 16000).lsd) < 0.02
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two tiny checkpoints like the default pair: ``narrow`` (cutoffs 2-12 kHz) and ``wide`` (2-22.05 kHz)."""
+    d = tmp_path_factory.mktemp("pair")
+    return (make_checkpoint_file(d / "narrow.pt", seed=1),
+            make_checkpoint_file(d / "wide.pt", seed=2, task=TaskConfig(2000.0, 22050.0)))
+
+
+def test_a_model_hands_cutoffs_above_its_range_to_its_wide_model(pair, tmp_path, write_wav):
+    narrow, wide = pair
+    both = pipeline.Upsampler(load_checkpoint(narrow), device="cpu", precision="fp32", wide_model=wide)
+    alone, wide_alone = (load_model(p, device="cpu", precision="fp32") for p in pair)
+    low, high = lowres(0.5, 16000), lowres(0.5, 32000)  # cutoffs 7.2 and 14.4 kHz
+    assert both.choose_cutoff(low, 16000).model == "narrow" and both._wide is None  # not loaded until needed
+    np.testing.assert_array_equal(both.upsample(low, 16000, n_iter=2)[0], alone.upsample(low, 16000, n_iter=2)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UpsampleWarning)  # in the wide model's range: no warning
+        out, _ = both.upsample(high, 32000, n_iter=2)
+    np.testing.assert_array_equal(out, wide_alone.upsample(high, 32000, n_iter=2)[0])
+    with pytest.warns(UpsampleWarning, match="outside the range narrow was trained for"):
+        alone.upsample(high, 32000, n_iter=2)
+    report = both.upsample_file(write_wav("high.wav", high[0], 32000), tmp_path / "out.wav", n_iter=2)
+    assert report.wide and report.model == "wide" and "above the cutoff: wide" in report.summary()
+    report = both.upsample_file(write_wav("low.wav", low[0], 16000), tmp_path / "out16.wav", n_iter=2)
+    assert not report.wide and report.model == "narrow" and "wide" not in report.summary()
+
+
+def test_a_wide_model_with_another_stft_is_refused(pair, tmp_path):
+    other = make_checkpoint_file(tmp_path / "other.pt", cfg=None)
+    ckpt = torch.load(other, weights_only=True)
+    ckpt["stft"]["hop_length"] = 256
+    torch.save(ckpt, other)
+    both = pipeline.Upsampler(load_checkpoint(pair[0]), device="cpu", wide_model=other)
+    with pytest.raises(SpecsrError, match="STFT differs"):
+        both.model_for(16000.0)
+
+
+def test_only_the_unnamed_default_is_a_pair():
+    if pretrained.WIDE_MODEL not in {m.name for m in pretrained.list_bundled_models()}:
+        pytest.skip("the wide model is not installed")
+    assert load_model(None, device="cpu").wide_model == pretrained.WIDE_MODEL
+    assert load_model("bundled", device="cpu").wide_model == pretrained.WIDE_MODEL
+    assert load_model(pretrained.DEFAULT_MODEL, device="cpu").wide_model is None

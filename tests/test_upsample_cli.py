@@ -579,6 +579,44 @@ def test_shared_predictor_batches_the_calls_of_files_in_flight(model_path):
         assert torch.allclose(results[i], ups.predict_magnitude(known, k), rtol=1e-4, atol=1e-6)
 
 
+def test_shared_predictor_batches_each_model_apart(model_path, tmp_path):
+    """Files of the default pair's two models upsampled at once: each model's calls are batched together, and
+    a call never waits for a file whose own call is in the other model's batch."""
+    import threading
+
+    import torch
+    from conftest import make_checkpoint_file
+
+    from specsr.batch import SharedPredictor
+    from specsr.pipeline import load_model
+
+    ups = load_model(model_path, device="cpu", precision="fp32")
+    other = load_model(make_checkpoint_file(tmp_path / "other.pt", seed=5), device="cpu", precision="fp32")
+    shared = SharedPredictor(ups, max_wait_s=30.0)  # a wait for the other model's files would show as a hang
+    torch.manual_seed(0)
+    calls = [(torch.randn(1, ups.stft.n_bins, m, dtype=torch.complex64), k, model)
+             for m, k, model in ((40, 300, ups), (17, 500, other), (64, 200, ups), (33, 250, other))]
+    results: dict[int, torch.Tensor] = {}
+    ready = threading.Barrier(len(calls))
+
+    def one(i: int) -> None:
+        known, k, model = calls[i]
+        with shared.active():
+            ready.wait()
+            predictor = shared if model is ups else shared.for_model(model)
+            results[i] = predictor.predict_magnitude(known, k)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not any(t.is_alive() for t in threads)
+    assert shared.calls == 2  # four files, one network call per model
+    for i, (known, k, model) in enumerate(calls):
+        assert torch.allclose(results[i], model.predict_magnitude(known, k), rtol=1e-4, atol=1e-6)
+
+
 def test_batch_files_write_what_one_at_a_time_writes(model_path, write_wav, tmp_path):
     files = _corpus(write_wav, 4)
     (tmp_path / "corpus" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")

@@ -18,6 +18,8 @@ from specsr.errors import SpecsrError
 PRETRAINED_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "specsr-unet-48k-v4"
 WIDE_MODEL = "specsr-unet-48k-v4-wide"  # trained on cutoffs up to 22.05 kHz (MP3 shelves, 44.1 kHz sources)
+# The default is a pair: DEFAULT_MODEL predicts above cutoffs in its trained range (2-12 kHz), WIDE_MODEL above
+# higher ones (:meth:`specsr.pipeline.Upsampler.model_for`). A model asked for by name is that model alone.
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ def list_bundled_models() -> list[BundledModel]:
 def is_bundled_name(name: str | os.PathLike | None) -> bool:
     """Whether ``name`` asks for a bundled model (``None`` and ``"bundled"`` mean the default one)."""
     return name is None or (isinstance(name, str) and (name == "bundled" or name in REGISTRY))
+
+
+def is_default_name(name: str | os.PathLike | None) -> bool:
+    """Whether ``name`` asks for the default model without naming it (``None`` or ``"bundled"``): the pair of
+    :data:`DEFAULT_MODEL` and :data:`WIDE_MODEL`."""
+    return name is None or name == "bundled"
 
 
 def bundled_path(name: str | None = None) -> Path:
