@@ -22,6 +22,7 @@ def evaluate_cmd(
     compare_dir: Path | None = typer.Option(None, "--compare", help="Folder laid out as <set>/<ratio>/<clip>/."),
     sets: str | None = typer.Option(None, "--sets", help="With --compare: comma-separated sets to include."),
     model: opt.Model = None,
+    wide_model: opt.WideModel = None,
     phase: opt.Phase = None,
     n_iter: opt.NIter = None,
     quality: opt.Quality = None,
@@ -45,11 +46,13 @@ def evaluate_cmd(
         if ref is not None or est is not None:
             raise SpecsrError("--compare takes a folder; do not also give REF and EST")
         extra = {}
+        if wide_model is not None and model is None:
+            raise SpecsrError("--wide-model goes with --model (the model whose high cutoffs it takes)")
         if model is not None:
             from specsr.pipeline import load_model
 
             settings = opt.inference_settings(phase=phase, n_iter=n_iter, quality=quality)
-            upsampler = load_model(model, device=device, settings=settings)
+            upsampler = load_model(model, device=device, settings=settings, wide_model=wide_model)
             extra = {"specsr": ev.model_system(upsampler)}
         result = ev.compare(compare_dir, sets=sets.split(",") if sets else None, baselines=baselines,
                             extra_systems=extra, progress=lambda xs: bar(xs, "clip"))

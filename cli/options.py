@@ -19,6 +19,10 @@ Model = Annotated[str | None, typer.Option(
     "--model", "-m", metavar="PATH|NAME",
     help="Checkpoint path or bundled model name. Default ('bundled'): the default model, which hands "
          "cutoffs above its trained range to the bundled wide model; a name or path: that model alone.")]
+WideModel = Annotated[str | None, typer.Option(
+    "--wide-model", metavar="PATH|NAME",
+    help="Checkpoint path or bundled name of the model that takes the cutoffs above --model's trained range "
+         "(the default model's: the bundled wide model).")]
 Phase = Annotated[str | None, typer.Option(
     "--phase", metavar="|".join(PHASE_METHODS),
     help=f"Phase of the new band: fast Griffin-Lim, Griffin-Lim or the low-res phase copied up "

@@ -19,6 +19,7 @@ def report_cmd(
     report_dir: Path = typer.Option(Path("specsr-report"), "--report-dir", "-o", help="Folder to write (index.html, "
                                     "audio, PNGs)."),
     model: opt.Model = None,
+    wide_model: opt.WideModel = None,
     sets: str | None = typer.Option(None, "--sets", help="Comma-separated sets of DIR to include (default: all)."),
     max_clips: int | None = typer.Option(None, "--max-clips", help="Clips shown per set and ratio (the summary "
                                          "still covers all)."),
@@ -51,16 +52,16 @@ def report_cmd(
         if any(o is not None for o in pair_options):
             raise SpecsrError("give DIR, or --input/--output/--reference for one pair, not both")
         summary = rp.build_report(root, report_dir, sets=sets.split(",") if sets else None, max_clips=max_clips,
-                                  baselines=baselines, model=model, phase=phase, n_iter=n_iter, device=device,
-                                  title=title, force=force,
+                                  baselines=baselines, model=model, wide_model=wide_model, phase=phase, n_iter=n_iter,
+                                  device=device, title=title, force=force,
                                   progress=lambda xs: tqdm(xs, unit="clip", disable=quiet, leave=False,
                                                            dynamic_ncols=True))
     elif input_path is not None:
         if sets is not None or max_clips is not None:
             raise SpecsrError("--sets and --max-clips apply to DIR, not to a single pair")
         summary = rp.build_pair_report(input_path, report_dir, output_path=output_path, reference_path=reference,
-                                       sr_in=sr_in, baselines=baselines, model=model, phase=phase, n_iter=n_iter,
-                                       device=device, title=title, force=force)
+                                       sr_in=sr_in, baselines=baselines, model=model, wide_model=wide_model,
+                                       phase=phase, n_iter=n_iter, device=device, title=title, force=force)
     else:
         raise SpecsrError("give DIR (a comparison folder) or --input with --output and/or --model")
     for w in summary.warnings:

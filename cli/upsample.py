@@ -136,6 +136,7 @@ def upsample_cmd(
                                        "relative paths mirrored); - writes stdout. Default: <stem>_48k.wav beside "
                                        "each input."),
     model: opt.Model = None,
+    wide_model: opt.WideModel = None,
     sr_out: int | None = typer.Option(None, "--sr-out", help="Output rate in Hz, up to the model's (default: the "
                                       "model's, 48000); e.g. 44100."),
     out_format: str | None = typer.Option(None, "--format", help="Output format for every file: wav, flac, aiff, "
@@ -183,12 +184,12 @@ def upsample_cmd(
         for m in bundled:
             typer.echo(f"{m.name}\t{roles.get(m.name, '')}{m.description}")
         return
-    request = Request(list_file=list_file, model=model, device=device, sr_out=sr_out, out_format=out_format,
-                      subtype=subtype, compression_level=compression_level, cutoff_hz=cutoff_hz, phase=phase,
-                      n_iter=n_iter, quality=quality, precision=precision, chunk_seconds=chunk_seconds,
-                      float_output=float_output, copy_full_band=copy_full_band, plot=plot, force=force,
-                      skip_existing=skip_existing, shard=shard, workers=workers, batch_files=batch_files,
-                      results=results, quiet=quiet)
+    request = Request(list_file=list_file, model=model, wide_model=wide_model, device=device, sr_out=sr_out,
+                      out_format=out_format, subtype=subtype, compression_level=compression_level,
+                      cutoff_hz=cutoff_hz, phase=phase, n_iter=n_iter, quality=quality, precision=precision,
+                      chunk_seconds=chunk_seconds, float_output=float_output, copy_full_band=copy_full_band,
+                      plot=plot, force=force, skip_existing=skip_existing, shard=shard, workers=workers,
+                      batch_files=batch_files, results=results, quiet=quiet)
     pipe_in = any(str(p) == "-" for p in inputs or [])
     pipe_out = output is not None and str(output) == "-"
     if pipe_in or pipe_out:
@@ -203,6 +204,7 @@ class Request:
 
     list_file: Path | None
     model: str | None
+    wide_model: str | None
     device: str
     sr_out: int | None
     out_format: str | None
@@ -264,7 +266,7 @@ def prepare(r: Request, inputs: list[Path], output: Path | None, *, to_stdout: b
     if r.compression_level is not None and not 0.0 <= r.compression_level <= 1.0:
         raise SpecsrError(f"--compression-level {r.compression_level:g}: must be in [0, 1]")
     device = _local_rank_device(r.device)
-    upsampler = load_model(r.model, device=device, settings=settings)
+    upsampler = load_model(r.model, device=device, settings=settings, wide_model=r.wide_model)
     try:
         rate = upsampler.check_sr_out(r.sr_out)
     except SpecsrError as exc:
@@ -310,7 +312,8 @@ def _upsample_all(r: Request, p: Prepared, *, to_stdout: bool, from_stdin: bool)
     files_bar = tqdm(total=len(todo), unit="file", disable=r.quiet or len(todo) < 2, leave=False, dynamic_ncols=True)
     batch_files = r.batch_files if r.batch_files is not None else (8 if p.upsampler.device.type == "cuda" else 1)
     if r.workers > 1 and len(todo) > 1:
-        outcomes = _in_workers(todo, p.opts, r.workers, model=r.model, device=p.device, settings=p.settings)
+        outcomes = _in_workers(todo, p.opts, r.workers, model=r.model, wide_model=r.wide_model, device=p.device,
+                               settings=p.settings)
     elif batch_files > 1 and len(todo) > 1:
         outcomes = _batched(p.upsampler, todo, p.opts, batch_files)
     else:
@@ -471,22 +474,23 @@ def _batched(upsampler: Upsampler, jobs: list[Job], opts: RunOptions,
 _WORKER: dict[str, Upsampler] = {}  # the model of a worker process
 
 
-def _init_worker(model: str | None, device: str, settings: InferenceConfig, threads: int) -> None:
+def _init_worker(model: str | None, wide_model: str | None, device: str, settings: InferenceConfig,
+                 threads: int) -> None:
     import torch
 
     from specsr.pipeline import UpsampleWarning, load_model
 
     warnings.simplefilter("ignore", UpsampleWarning)  # the report carries them
     torch.set_num_threads(threads)
-    _WORKER["upsampler"] = load_model(model, device=device, settings=settings)
+    _WORKER["upsampler"] = load_model(model, device=device, settings=settings, wide_model=wide_model)
 
 
 def _work(job: Job, opts: RunOptions) -> Outcome:
     return process(_WORKER["upsampler"], job, opts, quiet=True)
 
 
-def _in_workers(jobs: list[Job], opts: RunOptions, workers: int, *, model: str | None, device: str,
-                settings: InferenceConfig) -> Iterator[tuple[Job, Outcome]]:
+def _in_workers(jobs: list[Job], opts: RunOptions, workers: int, *, model: str | None, wide_model: str | None,
+                device: str, settings: InferenceConfig) -> Iterator[tuple[Job, Outcome]]:
     """``(job, outcome)`` as ``workers`` processes finish them; the machine's threads split between them."""
     import multiprocessing
     import os
@@ -495,7 +499,7 @@ def _in_workers(jobs: list[Job], opts: RunOptions, workers: int, *, model: str |
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # never fork a process whose torch has started its threads
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(model, device, settings, threads)) as pool:
+                             initargs=(model, wide_model, device, settings, threads)) as pool:
         futures = {pool.submit(_work, job, opts): job for job in jobs}
         try:
             for future in as_completed(futures):

@@ -70,16 +70,20 @@ class UpsampleWarning(UserWarning):
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, device: str = "auto",
-               precision: str | None = None, settings: InferenceConfig | None = None) -> Upsampler:
+               precision: str | None = None, settings: InferenceConfig | None = None,
+               wide_model: str | os.PathLike | None = None) -> Upsampler:
     """An :class:`Upsampler` for a bundled model name or a checkpoint path. ``None`` or ``"bundled"``: the
     default, :data:`specsr.pretrained.DEFAULT_MODEL`, which hands cutoffs above its trained range to
     :data:`specsr.pretrained.WIDE_MODEL` (loaded when first needed); a model asked for by name or path is that
-    model alone. ``precision`` overrides ``settings.precision``."""
-    installed = {m.name for m in pretrained.list_bundled_models()}
-    wide = (pretrained.WIDE_MODEL if pretrained.is_default_name(name_or_path) and pretrained.WIDE_MODEL in installed
-            else None)
+    model alone, unless ``wide_model`` (a bundled name or a checkpoint path) names its partner for such cutoffs.
+    ``precision`` overrides ``settings.precision``."""
+    if wide_model is None and pretrained.is_default_name(name_or_path):
+        installed = {m.name for m in pretrained.list_bundled_models()}
+        wide_model = pretrained.WIDE_MODEL if pretrained.WIDE_MODEL in installed else None
+    elif wide_model is not None:
+        load_checkpoint(checkpoint_path(wide_model))  # a wrong name, path or file fails now, not at the first use
     return Upsampler(load_checkpoint(checkpoint_path(name_or_path)), device=device, precision=precision,
-                     settings=settings, wide_model=wide)
+                     settings=settings, wide_model=wide_model)
 
 
 def checkpoint_path(name_or_path: str | os.PathLike | None) -> Path:

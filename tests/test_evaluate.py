@@ -196,3 +196,5 @@ def test_cli_compare_with_a_model(tmp_path, cli_app):
     assert "| specsr (" not in r.output and "| specsr | computed |" in r.output  # every clip has it
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
     assert sum(row["system"] == "specsr" for row in rows) == 2
+    alone = runner.invoke(cli_app, ["evaluate", "--compare", str(tmp_path / "cmp"), "--wide-model", str(ckpt)])
+    assert alone.exit_code != 0 and "--wide-model goes with --model" in alone.stderr

@@ -633,3 +633,24 @@ def test_batch_files_write_what_one_at_a_time_writes(model_path, write_wav, tmp_
     rows = [r["input"] for r in ResultsLog.read(tmp_path / "many" / RESULTS_NAME)]
     assert rows == sorted(rows)  # logged in the order of the jobs
     assert_one_line_error(run(files[0], "--batch-files", 0, "--model", model_path), "--batch-files")
+
+
+def test_wide_model_takes_the_high_cutoffs(model_path, write_wav, tmp_path):
+    """--wide-model: a 32 kHz input (cutoff 14.4 kHz, above the tiny model's 12) is upsampled by the wide model,
+    exactly as that model alone does, without an out-of-range warning; a 16 kHz input by --model."""
+    from specsr.config import TaskConfig
+
+    wide = make_checkpoint_file(tmp_path / "wide.pt", seed=3, task=TaskConfig(2000.0, 22050.0))
+    high = write_wav("high.wav", lowres(0.5, 32000), 32000)
+    low = write_wav("low.wav", lowres(0.5, 16000), 16000)
+    pair = run(high, "-o", tmp_path / "pair.wav", "--model", model_path, "--wide-model", wide, "--n-iter", 2)
+    assert pair.exit_code == 0 and "above the cutoff: wide" in pair.stdout and "outside the range" not in pair.stderr
+    alone = run(high, "-o", tmp_path / "alone.wav", "--model", wide, "--n-iter", 2)
+    assert alone.exit_code == 0 and "above the cutoff" not in alone.stdout
+    np.testing.assert_array_equal(sf.read(str(tmp_path / "pair.wav"))[0], sf.read(str(tmp_path / "alone.wav"))[0])
+    narrow = run(high, "-o", tmp_path / "narrow.wav", "--model", model_path, "--n-iter", 2)
+    assert narrow.exit_code == 0 and "outside the range tiny was trained for" in narrow.stderr
+    in_range = run(low, "-o", tmp_path / "low48.wav", "--model", model_path, "--wide-model", wide, "--n-iter", 2)
+    assert in_range.exit_code == 0 and "above the cutoff" not in in_range.stdout
+    assert_one_line_error(run(low, "-o", tmp_path / "x.wav", "--model", model_path, "--wide-model",
+                              tmp_path / "missing.pt"), "missing.pt")

@@ -71,14 +71,16 @@ class ReportSummary:
 
 def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, sets: list[str] | None = None,
                  max_clips: int | None = None, baselines: bool = True, model: str | None = None,
-                 phase: str | None = None, n_iter: int | None = None, device: str = "auto",
+                 wide_model: str | None = None, phase: str | None = None, n_iter: int | None = None,
+                 device: str = "auto",
                  extra_systems: dict[str, SystemFn] | None = None,
                  title: str = "", notes: Iterable[str] = (), force: bool = False,
                  progress: Callable[[Iterable], Iterable] | None = None) -> ReportSummary:
     """A listening page for a comparison folder (see :mod:`specsr.report`).
 
     ``model`` (a checkpoint path, a bundled name or ``"bundled"`` for the default) adds a system
-    ``specsr`` that upsamples each clip's input with ``phase``. ``max_clips`` limits the clips shown
+    ``specsr`` that upsamples each clip's input with ``phase`` (``wide_model``: its partner for high cutoffs,
+    :func:`specsr.pipeline.load_model`). ``max_clips`` limits the clips shown
     per set and ratio; the summary still covers every clip, so it equals
     :func:`specsr.evaluate.compare` on the same folder. ``notes`` are extra lines for the "how
     measured" paragraph.
@@ -89,7 +91,7 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, sets: l
     if Path(root).is_dir() and out.resolve().is_relative_to(Path(root).resolve()):
         raise SpecsrError(f"{out_dir}: inside {root}; write the report outside the folder it reports on")
     clips, warnings = discover_clips(root, sets)
-    extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)
+    extra_systems, notes = _with_model(model, wide_model, phase, n_iter, device, extra_systems, notes)
     title = title or f"specsr report: {Path(root).resolve().name}"
     return _build(clips, warnings, out, max_clips=max_clips, baselines=baselines, extra_systems=extra_systems,
                   title=title, source=source_line(root), notes=list(notes), progress=progress)
@@ -98,9 +100,10 @@ def build_report(root: str | os.PathLike, out_dir: str | os.PathLike, *, sets: l
 def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                       output_path: str | os.PathLike | None = None,
                       reference_path: str | os.PathLike | None = None, sr_in: int | None = None,
-                      baselines: bool = True, model: str | None = None, phase: str | None = None,
-                      n_iter: int | None = None, device: str = "auto", extra_systems: dict[str, SystemFn] | None = None,
-                      title: str = "", notes: Iterable[str] = (), force: bool = False) -> ReportSummary:
+                      baselines: bool = True, model: str | None = None, wide_model: str | None = None,
+                      phase: str | None = None, n_iter: int | None = None, device: str = "auto",
+                      extra_systems: dict[str, SystemFn] | None = None, title: str = "",
+                      notes: Iterable[str] = (), force: bool = False) -> ReportSummary:
     """A listening page for one input, its upsampled ``output_path`` and optionally the reference.
 
     Either ``output_path`` or ``model`` (or both) must be given. ``sr_in`` (the rate whose Nyquist
@@ -119,7 +122,8 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     if reference_path is not None:
         audio_info(reference_path)
     sr_in = split_rate(sr_in, info.sample_rate, str(inp))
-    extra_systems, notes = _with_model(model, phase, n_iter, device, extra_systems, notes)  # files checked first
+    extra_systems, notes = _with_model(model, wide_model, phase, n_iter, device, extra_systems,
+                                       notes)  # files checked first
     clip = Clip("pair", f"{sr_in / 1000:g}k-{METRIC_SR / 1000:g}k", sr_in, inp.stem,
                 Path(reference_path) if reference_path is not None else None, inp, systems, file_kind="given")
     warnings = [] if reference_path is not None else ["no reference given: nothing is scored"]
@@ -128,7 +132,7 @@ def build_pair_report(input_path: str | os.PathLike, out_dir: str | os.PathLike,
                   progress=None)
 
 
-def _with_model(model: str | None, phase: str | None, n_iter: int | None, device: str,
+def _with_model(model: str | None, wide_model: str | None, phase: str | None, n_iter: int | None, device: str,
                 extra_systems: dict[str, SystemFn] | None,
                 notes: Iterable[str]) -> tuple[dict[str, SystemFn], list[str]]:
     """Add the system ``specsr`` (``model`` run on each input) and a line saying what it is.
@@ -137,6 +141,8 @@ def _with_model(model: str | None, phase: str | None, n_iter: int | None, device
     """
     systems, lines = dict(extra_systems or {}), list(notes)
     if model is None:
+        if wide_model is not None:
+            raise SpecsrError("--wide-model goes with --model (the model whose high cutoffs it takes)")
         return systems, lines
     from specsr.config import INFERENCE_DEFAULTS
     from specsr.evaluate import model_system
@@ -144,7 +150,7 @@ def _with_model(model: str | None, phase: str | None, n_iter: int | None, device
     from specsr.pipeline import load_model
 
     settings = INFERENCE_DEFAULTS.with_overrides(phase=phase, n_iter=n_iter)
-    upsampler = load_model(model, device=device, settings=settings)
+    upsampler = load_model(model, device=device, settings=settings, wide_model=wide_model)
     n_params = count_parameters(upsampler.loaded.model)  # the checkpoint's (inference folds BatchNorm away)
     systems["specsr"] = model_system(upsampler)
     lines.append(model_note(upsampler.loaded.name, n_params, upsampler.sr_out, settings.phase, settings.n_iter,
