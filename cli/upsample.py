@@ -180,7 +180,7 @@ def upsample_cmd(
         bundled = list_bundled_models()
         if not bundled:
             typer.echo("no bundled models installed (use --model PATH with a checkpoint from specsr train/export)")
-        roles = {DEFAULT_MODEL: "[default] ", WIDE_MODEL: "[default, for cutoffs above the range of the other] "}
+        roles = {DEFAULT_MODEL: "[default] ", WIDE_MODEL: "[the default's wide partner] "}
         for m in bundled:
             typer.echo(f"{m.name}\t{roles.get(m.name, '')}{m.description}")
         return
