@@ -100,7 +100,24 @@ class ResultsLog:
         return out
 
 
-class SharedPredictor:
+class _ModelView:
+    """What the chunk engine reads of ``upsampler`` besides its network call (a
+    :class:`specsr.chunking.MagnitudePredictor`'s attributes)."""
+
+    def __init__(self, upsampler: Any) -> None:
+        self.upsampler = upsampler
+        self.stft, self.device = upsampler.stft, upsampler.device
+
+    @property
+    def frame_multiple(self) -> int:
+        return int(self.upsampler.frame_multiple)
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return int(self.upsampler.receptive_field_frames)
+
+
+class SharedPredictor(_ModelView):
     """Batches the network calls of several files upsampled at once, one thread a file (for a GPU, where one
     short file leaves the device mostly idle): each call waits until every active file has a call pending or
     in a batch still running (or ``max_wait_s`` has passed), and the pending calls of one model go through it
@@ -111,22 +128,13 @@ class SharedPredictor:
     def __init__(self, upsampler: Any, *, max_items: int = 8, max_wait_s: float = 0.05) -> None:
         import threading
 
-        self.upsampler = upsampler
-        self.stft, self.device = upsampler.stft, upsampler.device
+        super().__init__(upsampler)
         self.max_items, self.max_wait_s = max_items, max_wait_s
         self._cv = threading.Condition()
         self._pending: list[_Call] = []
         self._active = 0
         self._in_flight = 0  # calls taken into a batch that has not returned: their files cannot add one now
         self.calls = 0  # network calls made, for the curious (and the tests)
-
-    @property
-    def frame_multiple(self) -> int:
-        return int(self.upsampler.frame_multiple)
-
-    @property
-    def receptive_field_frames(self) -> int:
-        return int(self.upsampler.receptive_field_frames)
 
     def active(self) -> _Active:
         """Context of one file being upsampled: while inside, calls wait for this file's too."""
@@ -180,20 +188,12 @@ class SharedPredictor:
         return call.result
 
 
-class _ForModel:
+class _ForModel(_ModelView):
     """:meth:`SharedPredictor.for_model`: a :class:`specsr.chunking.MagnitudePredictor` for ``upsampler``."""
 
     def __init__(self, shared: SharedPredictor, upsampler: Any) -> None:
-        self.shared, self.upsampler = shared, upsampler
-        self.stft, self.device = upsampler.stft, upsampler.device
-
-    @property
-    def frame_multiple(self) -> int:
-        return int(self.upsampler.frame_multiple)
-
-    @property
-    def receptive_field_frames(self) -> int:
-        return int(self.upsampler.receptive_field_frames)
+        super().__init__(upsampler)
+        self.shared = shared
 
     def predict_magnitude(self, known: Any, cutoff_bins: int) -> Any:
         return self.shared._predict(self.upsampler, known, cutoff_bins)
