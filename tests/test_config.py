@@ -3,6 +3,8 @@ round trips, and configs written by older versions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from specsr.config import (
@@ -122,3 +124,11 @@ def test_negative_loss_weights_are_refused(field):
     with pytest.raises(SpecsrError, match=field):
         TrainConfig(**{field: -0.5})
     assert getattr(TrainConfig(**{field: 2.0}), field) == 2.0
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    """Each recipe in configs/ (the bundled models', the experiments', the wide partner's) is a valid config."""
+    cfg = RunConfig.from_dict(load_toml(str(path)))
+    assert cfg.task.min_cutoff_hz < cfg.task.max_cutoff_hz <= cfg.stft.sample_rate / 2
