@@ -316,6 +316,12 @@ def test_cli_pair_mode(tmp_path):
     assert result.exit_code == 0, result.output + result.stderr
     page = parse(tmp_path / "r2" / "index.html")
     assert set(page.rows) == {("pair", "8k-48k", "input"), ("pair", "8k-48k", "specsr")}
+    # with a partner for high cutoffs: the page says which; --wide-model alone is refused
+    result = _run("--input", inp, "--model", ckpt, "--wide-model", ckpt, "-o", tmp_path / "r3", "--no-baselines")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"cutoffs above its trained range: <code>{ckpt}</code>" in (tmp_path / "r3" / "index.html").read_text()
+    assert_one_line_error(_run("--input", inp, "--wide-model", ckpt, "--output", out, "-o", tmp_path / "r4"),
+                          "--wide-model goes with --model")
 
 
 @pytest.mark.skipif(not (SHARED / "eval" / "ap-bwe").is_dir(), reason="needs ../shared/data/eval")

@@ -153,8 +153,9 @@ def _with_model(model: str | None, wide_model: str | None, phase: str | None, n_
     upsampler = load_model(model, device=device, settings=settings, wide_model=wide_model)
     n_params = count_parameters(upsampler.loaded.model)  # the checkpoint's (inference folds BatchNorm away)
     systems["specsr"] = model_system(upsampler)
+    wide = "" if upsampler.wide_model is None else str(upsampler.wide_model)
     lines.append(model_note(upsampler.loaded.name, n_params, upsampler.sr_out, settings.phase, settings.n_iter,
-                            upsampler.device.type))
+                            upsampler.device.type, wide))
     return systems, lines
 
 

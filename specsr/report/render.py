@@ -55,11 +55,14 @@ def source_line(path: object) -> str:
     return f"Generated from <code>{html.escape(str(path))}</code>"
 
 
-def model_note(name: str, n_params: int, sr_out: int, phase: str, n_iter: int, device_type: str) -> str:
-    """The "how measured" line saying what the system ``specsr`` is (HTML)."""
+def model_note(name: str, n_params: int, sr_out: int, phase: str, n_iter: int, device_type: str,
+               wide_model: str = "") -> str:
+    """The "how measured" line saying what the system ``specsr`` is (HTML); ``wide_model``: the partner that takes
+    the cutoffs above the model's trained range, if it has one."""
     return (f"<i>specsr</i> is the model <code>{html.escape(name)}</code> ({n_params:,} "
-            f"parameters, {sr_out} Hz out) run by this report on each input as given, phase "
-            f"reconstruction <code>{html.escape(phase)}</code>"
+            f"parameters, {sr_out} Hz out"
+            + (f"; cutoffs above its trained range: <code>{html.escape(wide_model)}</code>" if wide_model else "")
+            + f") run by this report on each input as given, phase reconstruction <code>{html.escape(phase)}</code>"
             + (f" ({n_iter} iterations)" if phase != "lowres" else "") + f", on {device_type}.")
 
 
