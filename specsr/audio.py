@@ -193,22 +193,15 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int, *, method: str = "soxr") 
         flat = wav.reshape(-1, n_in)
         out = np.stack([soxr.resample(ch, sr_in, sr_out, quality="VHQ") for ch in flat]) if len(flat) else \
             np.zeros((0, n_out), np.float32)
-    elif method == "resample_poly":
+    elif method in ("resample_poly", "sinc"):  # scipy's polyphase resampler, with one of two lowpass filters
         from scipy.signal import resample_poly
 
         frac = Fraction(sr_out, sr_in)
-        flat = wav.reshape(-1, n_in)
-        out = resample_poly(flat, frac.numerator, frac.denominator, axis=-1,
-                            window=_polyphase_filter(max(frac.numerator, frac.denominator)))
+        taps = (_polyphase_filter(max(frac.numerator, frac.denominator)) if method == "resample_poly"
+                else short_sinc_filter(sr_in * frac.numerator, min(sr_in, sr_out) / 2))
+        out = resample_poly(wav.reshape(-1, n_in), frac.numerator, frac.denominator, axis=-1, window=taps)
     elif method == "passband":
         out = _PassbandStream(n_in, sr_in, sr_out).whole(wav.reshape(-1, n_in))
-    elif method == "sinc":
-        from scipy.signal import resample_poly
-
-        frac = Fraction(sr_out, sr_in)
-        flat = wav.reshape(-1, n_in)
-        out = resample_poly(flat, frac.numerator, frac.denominator, axis=-1,
-                            window=short_sinc_filter(sr_in * frac.numerator, min(sr_in, sr_out) / 2))
     else:
         raise SpecsrError(f"unknown resampling method {method!r}; use {', '.join(RESAMPLE_METHODS)}")
     out = _fix_length(np.asarray(out, dtype=np.float32), n_out)
