@@ -325,6 +325,7 @@ class TrainConfig(_Config):
     texture_weight: float = 0.0  # texture_l1: each group's roughness (a haze is too smooth)
     texture_fixed_patterns: bool = False  # texture_l1 also counts patterns fixed in place (v2 stage 1)
     pattern_weight: float = 0.0  # fixed_pattern_l1: the fine structure that stays in place (no lattice)
+    pattern_smooth_bins: tuple[int, ...] = (9,)  # its scales: moving means (odd bins); 129 also sees kHz stripes
     l1_weight: float = 1.0  # masked_l1 per bin: it predicts the median of what could be there (a haze)
     adv_weight: float = 0.05
     fm_weight: float = 2.0
@@ -350,6 +351,9 @@ class TrainConfig(_Config):
                    self.l1_weight, self.adv_weight, self.fm_weight) >= 0,
                "[train] l1_weight, level_weight, band_level_weight, texture_weight, pattern_weight, adv_weight and "
                "fm_weight must be >= 0")
+        _check(len(self.pattern_smooth_bins) >= 1 and all(n >= 3 and n % 2 == 1 for n in self.pattern_smooth_bins),
+               f"[train] pattern_smooth_bins must be a non-empty list of odd widths >= 3, "
+               f"got {list(self.pattern_smooth_bins)}")
         _check(self.level_norm in LEVEL_NORMS,
                f"[train] level_norm must be one of {', '.join(LEVEL_NORMS)}, got {self.level_norm!r}")
         _check(0.0 <= self.source_balance <= 1.0,

@@ -103,9 +103,9 @@ def _moving_mean(x: torch.Tensor, n_bins: int) -> torch.Tensor:
     return total / count[None, :, None]
 
 
-def _fine_structure(x: torch.Tensor) -> torch.Tensor:
-    """``x`` ``[B, F, T]`` about its moving mean over :data:`TEXTURE_SMOOTH_BINS` bins along frequency."""
-    return x - _moving_mean(x, TEXTURE_SMOOTH_BINS)
+def _fine_structure(x: torch.Tensor, smooth_bins: int = TEXTURE_SMOOTH_BINS) -> torch.Tensor:
+    """``x`` ``[B, F, T]`` about its moving mean over ``smooth_bins`` (odd) bins along frequency."""
+    return x - _moving_mean(x, smooth_bins)
 
 
 def _roughness(x: torch.Tensor, weight: torch.Tensor, group_bins: int, fixed_patterns: bool = False) -> torch.Tensor:
@@ -142,19 +142,26 @@ def texture_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return diff.sum() / full.sum().clamp_min(1)
 
 
-def fixed_pattern_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def fixed_pattern_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                     smooth_bins: tuple[int, ...] = (TEXTURE_SMOOTH_BINS,)) -> torch.Tensor:
     """L1 between the fine structure that stays in place: each masked bin's log-power about the moving mean
     along frequency (as :func:`_roughness`), averaged over the frames, of the estimate and of the truth, in
-    normalised log-power units. ``pred``/``target`` ``[B, F, T]``, ``mask`` ``[B, F]``.
+    normalised log-power units. ``pred``/``target`` ``[B, F, T]``, ``mask`` ``[B, F]``. With several
+    ``smooth_bins`` (odd widths of the moving mean) the mean of the term at each scale.
 
     A held note's harmonics are such a pattern and are asked for; a lattice the network draws on the same bins
     of every frame (one position of its patches higher, a comb along frequency: horizontal lines) is not in
     the truth and costs here. Terms that ask for the band's mean power (:func:`band_level_l1`) reward peaks,
-    and a lattice is the cheapest peak there is: this term is what keeps them honest."""
+    and a lattice is the cheapest peak there is: this term is what keeps them honest. The default scale
+    (±4 bins) sees a lattice; a wider one (129 bins, ±1.5 kHz) sees stripes a kilohertz apart, which an
+    adversarial generator paints to look rough (README, "Model v3")."""
     weight = mask[:, :, None].expand_as(pred)
     pred = torch.where(weight > 0, pred, target)
-    diff = _fine_structure(pred).mean(dim=-1) - _fine_structure(target).mean(dim=-1)
-    return (diff.abs() * mask).sum() / mask.sum().clamp_min(1.0)
+    total = pred.new_zeros(())
+    for n_bins in smooth_bins:
+        diff = _fine_structure(pred, n_bins).mean(dim=-1) - _fine_structure(target, n_bins).mean(dim=-1)
+        total = total + (diff.abs() * mask).sum() / mask.sum().clamp_min(1.0)
+    return total / len(smooth_bins)
 
 
 def _patch_weights(band: torch.Tensor | None, feature: torch.Tensor) -> torch.Tensor:

@@ -463,7 +463,7 @@ class Trainer:
             content = content + tc.texture_weight * texture
             logs["texture"] = float(texture.detach())
         if tc.pattern_weight > 0:
-            pattern = fixed_pattern_l1(pred, target, mask)
+            pattern = fixed_pattern_l1(pred, target, mask, tc.pattern_smooth_bins)
             content = content + tc.pattern_weight * pattern
             logs["pattern"] = float(pattern.detach())
         loss = content

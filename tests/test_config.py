@@ -126,6 +126,13 @@ def test_negative_loss_weights_are_refused(field):
     assert getattr(TrainConfig(**{field: 2.0}), field) == 2.0
 
 
+def test_pattern_scales_are_odd_widths():
+    assert TrainConfig(pattern_smooth_bins=[9, 129]).pattern_smooth_bins == (9, 129)
+    for bad in ([], [8], [1], [9, 64]):
+        with pytest.raises(SpecsrError, match=r"\[train\] pattern_smooth_bins must be a non-empty list of odd"):
+            TrainConfig(pattern_smooth_bins=bad)
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.toml")),
                          ids=lambda p: p.name)
 def test_every_shipped_config_loads(path):

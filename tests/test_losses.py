@@ -4,8 +4,10 @@ import math
 
 import torch
 
+from specsr.config import TrainConfig
 from specsr.losses import (
     GROUP_BINS,
+    TEXTURE_SMOOTH_BINS,
     _moving_mean,
     band_level_l1,
     feature_matching_loss,
@@ -158,6 +160,26 @@ def test_a_lattice_costs_in_the_pattern_term_moving_roughness_and_the_truths_har
     harmonics = target + lattice  # a truth with a fixed comb (a held note)
     assert float(fixed_pattern_l1(harmonics, harmonics, mask)) == 0.0
     assert float(fixed_pattern_l1(torch.zeros(1, f, t), harmonics, mask)) > 0.8 * lattice_loss
+
+
+def test_stripes_a_kilohertz_apart_cost_only_at_the_wide_pattern_scale():
+    """Horizontal stripes 43 bins (~1 kHz) apart, each 9 bins wide, are smooth at the ±4-bin scale (nearly free
+    there) but stand out about a 129-bin moving mean; one scale alone is that scale's term, several their mean."""
+    f, t = 600, 64
+    target = torch.zeros(1, f, t)
+    mask = _mask(1, f, 0, f)
+    bins = torch.arange(f)
+    stripes = (0.5 * ((bins % 43) < 9).float())[None, :, None].expand(1, f, t)
+    narrow = float(fixed_pattern_l1(stripes, target, mask, (9,)))
+    wide = float(fixed_pattern_l1(stripes, target, mask, (129,)))
+    assert narrow < 0.5 * wide and wide > 0.15
+    assert math.isclose(float(fixed_pattern_l1(stripes, target, mask, (9, 129))), (narrow + wide) / 2, rel_tol=1e-5)
+    assert float(fixed_pattern_l1(stripes, target, mask)) == narrow  # the default scale is the ±4-bin one
+    assert float(fixed_pattern_l1(stripes, stripes, mask, (9, 129))) == 0.0
+
+
+def test_the_pattern_terms_default_scale_is_the_texture_scale():
+    assert TrainConfig().pattern_smooth_bins == (TEXTURE_SMOOTH_BINS,)
 
 
 def test_gradients_are_finite_for_silent_and_loud_bins():
