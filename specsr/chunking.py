@@ -47,7 +47,8 @@ class MagnitudePredictor(Protocol):
         ...
 
     def predict_magnitude(self, known: torch.Tensor, cutoff_bins: int) -> torch.Tensor:
-        """Magnitude ``[C, F, M]`` from the input's complex frames ``[C, F, M]``."""
+        """Magnitude ``[C, F, M]`` from the input's complex frames ``[C, F, M]``; complex (the magnitude with
+        the model's phase) from a model that predicts phase."""
         ...
 
 
@@ -208,6 +209,9 @@ class ChunkEngine:
                 k_start, k_end = a, b
             known = self._frames(source, k_start, k_end)
             mag = self._magnitudes(known, k_start, a, b)
+            predicted_phase = mag if mag.is_complex() else None
+            if predicted_phase is not None:
+                mag = mag.abs()
             if self.kept is not None:
                 self.kept.append(mag[..., s - a:e - a])
             known_ab = known[..., a - k_start:b - k_start]
@@ -215,7 +219,7 @@ class ChunkEngine:
             mag = self._keep_rolloff(self._gate_silence(mag, known_ab), known_ab)
             lock = self._phase_lock(known_ab, mag)
             spec = reconstruct_frames(mag, known_ab, self.mask, cfg, method=self.phase, n_iter=self.n_iter,
-                                      phase_lock=lock)
+                                      phase_lock=lock, predicted_phase=predicted_phase)
             sig = overlap_add(spec, cfg)  # padded time axis from padded sample a·hop
             sig_low = overlap_add(self.mask * known_ab, cfg) if split else sig
             lo, hi = s * hop, (self.n_samples if e == self.n_frames else min(self.n_samples, e * hop))

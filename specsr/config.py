@@ -24,7 +24,7 @@ from specsr.errors import SpecsrError
 T = TypeVar("T", bound="_Config")
 
 WINDOWS = ("hann", "hamming", "blackman")
-PHASE_METHODS = ("fgla", "griffinlim", "lowres")  # see specsr.phase
+PHASE_METHODS = ("fgla", "griffinlim", "lowres", "learned")  # see specsr.phase
 LEVEL_NORMS = ("l1", "rms")  # [train] level_norm, see specsr.losses.band_level_l1
 PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
@@ -206,7 +206,9 @@ class ModelConfig(_Config):
     ``channels`` are the widths of the encoder levels (each level halves frequency and time);
     ``freq_mix_layers`` bottleneck layers mix information along the whole frequency axis;
     ``patch_bins`` adjacent frequency bins are folded into channels before the first level (and unfolded
-    after the last): the full-resolution convolutions then run on 1/``patch_bins`` of the image.
+    after the last): the full-resolution convolutions then run on 1/``patch_bins`` of the image;
+    ``predict_phase``: the network also sees the input's phase (two more input channels) and predicts the new
+    band's (two more outputs), for ``--phase learned``.
     """
 
     TABLE: ClassVar[str] = "model"
@@ -221,6 +223,7 @@ class ModelConfig(_Config):
     # before it ("4x1": the band's envelope at full time resolution; "1x4": harmonics, fine frequency)
     disc_scales: tuple[str, ...] = ("1x1", "2x2")
     patch_bins: int = 1
+    predict_phase: bool = False
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -243,7 +246,13 @@ class ModelConfig(_Config):
 
     @property
     def n_inputs(self) -> int:
-        return 1 + int(self.use_position) + int(self.use_cutoff)
+        """Input channels: log-power, then the cutoff mask and the position, then cos and sin of the phase."""
+        return 1 + int(self.use_position) + int(self.use_cutoff) + 2 * int(self.predict_phase)
+
+    @property
+    def n_outputs(self) -> int:
+        """Output channels: log-power, then (``predict_phase``) an unnormalised cos and sin of the phase."""
+        return 3 if self.predict_phase else 1
 
     @property
     def frame_multiple(self) -> int:
@@ -334,6 +343,11 @@ class TrainConfig(_Config):
     warm_start: str = ""
     source_balance: float = 0.0
     ema_decay: float = 0.0  # > 0: checkpoints hold an exponential moving average of the weights (e.g. 0.999)
+    # [model] predict_phase only: the new band's phase, AP-BWE's anti-wrapping losses against the truth's ...
+    phase_weight: float = 0.0
+    # ... and the output itself: L1 on the log-power of the new band after one inverse STFT and STFT of the
+    # predicted magnitude with the predicted phase (what --phase learned --n-iter 0 writes)
+    rebuild_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -348,9 +362,9 @@ class TrainConfig(_Config):
         _check(self.max_val_items >= 1, f"[train] max_val_items must be >= 1, got {self.max_val_items!r}")
         _check(self.phase_iters >= 0, f"[train] phase_iters must be >= 0, got {self.phase_iters!r}")
         _check(min(self.level_weight, self.band_level_weight, self.texture_weight, self.pattern_weight,
-                   self.l1_weight, self.adv_weight, self.fm_weight) >= 0,
-               "[train] l1_weight, level_weight, band_level_weight, texture_weight, pattern_weight, adv_weight and "
-               "fm_weight must be >= 0")
+                   self.l1_weight, self.adv_weight, self.fm_weight, self.phase_weight, self.rebuild_weight) >= 0,
+               "[train] l1_weight, level_weight, band_level_weight, texture_weight, pattern_weight, adv_weight, "
+               "fm_weight, phase_weight and rebuild_weight must be >= 0")
         _check(len(self.pattern_smooth_bins) >= 1 and all(n >= 3 and n % 2 == 1 for n in self.pattern_smooth_bins),
                f"[train] pattern_smooth_bins must be a non-empty list of odd widths >= 3, "
                f"got {list(self.pattern_smooth_bins)}")
@@ -431,6 +445,9 @@ class RunConfig(_Config):
 
     def __post_init__(self) -> None:
         self._check_types()
+        _check(self.model.predict_phase or not (self.train.phase_weight or self.train.rebuild_weight),
+               "[train] phase_weight and rebuild_weight train a predicted phase: they need [model] predict_phase = "
+               "true")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

@@ -14,17 +14,26 @@ roughness (the RMS of the log-power about a moving mean along frequency, the met
 level term over the whole band at once matches the metric's band level itself; :func:`fixed_pattern_l1`
 charges for a lattice drawn in place, the cheapest way to meet the level and texture terms.
 
+A model that predicts phase (``[model] predict_phase``) has two more: :func:`phase_antiwrap_l1`, AP-BWE's
+anti-wrapping losses against the truth's phase, and :func:`rebuild_l1`, the L1 of the output itself: the
+predicted magnitude with the predicted phase after one inverse STFT and STFT, which is what
+``--phase learned --n-iter 0`` writes (a phase that does not fit together loses part of the magnitude in the
+overlap-add).
+
 The SRGAN terms (LSGAN and feature matching) take an optional band ``[B, F]``: only the discriminator's
 patches over the new band count, so that its verdict is about what the generator made.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from specsr.config import STFTConfig
-from specsr.spectral import FEATURE_SCALE, cutoff_bins
+from specsr.spectral import (FEATURE_SCALE, LOG_POWER_FLOOR, cutoff_bins, denormalize, frames, log_power_to_magnitude,
+                             normalize, overlap_add)
 
 SOURCE_NYQUIST_MARGIN = 0.95
 GROUP_BINS = 16  # bins per group of the level and texture terms (375 Hz at 48 kHz / 2048)
@@ -162,6 +171,61 @@ def fixed_pattern_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
         diff = _fine_structure(pred, n_bins).mean(dim=-1) - _fine_structure(target, n_bins).mean(dim=-1)
         total = total + (diff.abs() * mask).sum() / mask.sum().clamp_min(1.0)
     return total / len(smooth_bins)
+
+
+def _anti_wrap(x: torch.Tensor) -> torch.Tensor:
+    """``|x − 2π·round(x / 2π)|``: the distance of an angle difference from the nearest multiple of 2π."""
+    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
+
+
+def phase_antiwrap_l1(pred_cs: torch.Tensor, target_spec: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """AP-BWE's anti-wrapping phase losses over the masked bins: the instantaneous phase, its difference
+    along frequency (group delay) and along time (instantaneous frequency), each the weighted mean of the
+    wrapped distance between the predicted and the true angle, summed. ``pred_cs`` ``[B, 2, F, T]`` the
+    network's cosine and sine channels, ``target_spec`` complex ``[B, F, T]``, ``mask`` ``[B, F]``.
+
+    Each bin weighs by the truth's magnitude over the item's mean masked magnitude (a difference by the
+    geometric mean of its two bins'): the phase of a bin far below its neighbours is noise and changes
+    nothing audible, that of a harmonic decides whether the overlap-add keeps it."""
+    pred = torch.atan2(pred_cs[:, 1].float(), pred_cs[:, 0].float())
+    true = torch.angle(target_spec)
+    mag = target_spec.abs() * mask[:, :, None]
+    w = mag / (mag.sum(dim=(1, 2), keepdim=True) / (mask.sum(dim=1)[:, None, None] * mag.shape[-1]).clamp_min(1.0)
+               ).clamp_min(1e-12)
+    d = pred - true
+
+    def mean(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return (_anti_wrap(x) * weight).sum() / weight.sum().clamp_min(1e-6)
+
+    ip = mean(d, w)
+    gd = mean(d[:, 1:] - d[:, :-1], (w[:, 1:] * w[:, :-1]).sqrt())
+    iaf = mean(d[..., 1:] - d[..., :-1], (w[..., 1:] * w[..., :-1]).sqrt())
+    return ip + gd + iaf
+
+
+def rebuild_l1(pred: torch.Tensor, pred_cs: torch.Tensor, input_spec: torch.Tensor, target: torch.Tensor,
+               cutoff_bins: torch.Tensor, mask: torch.Tensor, stft: STFTConfig) -> torch.Tensor:
+    """L1 on the normalised log-power of the output as ``--phase learned --n-iter 0`` makes it: below each
+    item's cutoff bin the input's STFT, above it the predicted magnitude with the predicted phase; one
+    inverse STFT and STFT (frames of the padded signal, :func:`specsr.spectral.overlap_add`); compared with
+    ``target`` over ``mask``, leaving out the frames at either edge that lack a full overlap.
+
+    ``pred`` ``[B, F, T]`` normalised log-power, ``pred_cs`` ``[B, 2, F, T]`` cosine and sine, ``input_spec``
+    complex ``[B, F, T]`` (frames of the padded input), ``target`` ``[B, F, T]`` normalised log-power,
+    ``cutoff_bins`` ``[B]``, ``mask`` ``[B, F]``."""
+    mag = log_power_to_magnitude(denormalize(pred.float()).clamp(math.log10(LOG_POWER_FLOOR), 4.0))
+    c, s = pred_cs[:, 0].float(), pred_cs[:, 1].float()
+    scale = mag / torch.sqrt(c * c + s * s + 1e-12)
+    new = torch.complex(c * scale, s * scale)
+    low = torch.arange(pred.shape[1], device=pred.device)[None, :, None] < cutoff_bins.to(pred.device)[:, None, None]
+    spec = torch.where(low, input_spec.to(new.dtype), new)
+    rebuilt = frames(overlap_add(spec, stft), stft)
+    power = rebuilt.real.square() + rebuilt.imag.square()
+    got = normalize(torch.log10(power.clamp_min(LOG_POWER_FLOOR)))
+    edge = -(-stft.n_fft // stft.hop_length) - 1
+    if got.shape[-1] > 2 * edge:
+        got, target = got[..., edge:-edge], target[..., edge:-edge]
+    return masked_l1(got, target, mask)
 
 
 def _patch_weights(band: torch.Tensor | None, feature: torch.Tensor) -> torch.Tensor:

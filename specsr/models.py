@@ -6,11 +6,14 @@ The U-Net sees a spectrogram "image" ``[B, C, F, T]`` with up to three channels:
   lies there is filter residue, different for every resampler: the model must not learn it);
 - a cutoff mask (1 below the cutoff, 0 above): where the model has to start predicting;
 - the absolute frequency of each bin (0 at DC, 1 at Nyquist): a convolution cannot know where in
-  the spectrum it is, and harmonics, fricatives and roll-offs all depend on it.
+  the spectrum it is, and harmonics, fricatives and roll-offs all depend on it;
+- with ``predict_phase``, the cosine and sine of the input's phase below the cutoff (0 above).
 
 With the two conditioning channels one model serves every input rate. The network predicts the
 log-power of every bin; only the bins above the cutoff are used (the low band is never the model's
-to change: the pipeline keeps the input's STFT there).
+to change: the pipeline keeps the input's STFT there). With ``predict_phase`` it also predicts each bin's
+phase, as two more output channels (an unnormalised cosine and sine: the phase is their angle), which
+``--phase learned`` uses for the new band instead of reconstructing one from the magnitude.
 
 Layout: ``len(channels)`` levels; each level is two 3×3 conv + norm + LeakyReLU; down by 2×2
 average pooling, up by nearest-neighbour ×2 followed by a 3×3 conv (no transposed convolutions, so
@@ -89,7 +92,8 @@ class FreqMix(nn.Module):
 
 
 class UNet(nn.Module):
-    """The spectrogram U-Net. ``forward([B, C_in, F, T]) -> [B, 1, F, T]`` (normalised log10-power)."""
+    """The spectrogram U-Net. ``forward([B, C_in, F, T]) -> [B, C_out, F, T]``: normalised log10-power, then
+    (``predict_phase``) an unnormalised cosine and sine of the phase."""
 
     def __init__(self, cfg: ModelConfig, stft: STFTConfig) -> None:
         super().__init__()
@@ -104,7 +108,7 @@ class UNet(nn.Module):
                                    for _ in range(cfg.freq_mix_layers)])
         self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 3, padding=1) for i in reversed(range(len(ch) - 1)))
         self.up = nn.ModuleList(ConvBlock(2 * ch[i], ch[i], cfg.norm) for i in reversed(range(len(ch) - 1)))
-        self.out = nn.Conv2d(ch[0], p, 1)
+        self.out = nn.Conv2d(ch[0], p * cfg.n_outputs, 1)
 
     @property
     def receptive_field_frames(self) -> int:
@@ -127,7 +131,7 @@ class UNet(nn.Module):
         return reach + _conv_reach(self.out, stride)
 
     def forward(self, x: torch.Tensor, n_frames: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` ``[B, C_in, F, T]`` → ``[B, 1, F, T]``.
+        """``x`` ``[B, C_in, F, T]`` → ``[B, C_out, F, T]`` (``C_out = cfg.n_outputs``).
 
         ``n_frames`` ``[B]`` (a batch of signals of different lengths, padded to ``T``): item ``i`` is
         computed as if it were alone with its ``n_frames[i]`` frames (its own replicate padding to the
@@ -186,11 +190,11 @@ def _fold(x: torch.Tensor, p: int) -> torch.Tensor:
 
 
 def _unfold(x: torch.Tensor, p: int) -> torch.Tensor:
-    """The inverse of :func:`_fold` for one output channel: ``[B, p, F/p, T]`` → ``[B, 1, F, T]``."""
+    """The inverse of :func:`_fold`: ``[B, C·p, F/p, T]`` → ``[B, C, F·p, T]``."""
     if p == 1:
         return x
-    b, _p, f, t = x.shape
-    return x.transpose(1, 2).reshape(b, 1, f * p, t)
+    b, cp, f, t = x.shape
+    return x.reshape(b, cp // p, p, f, t).transpose(2, 3).reshape(b, cp // p, f * p, t)
 
 
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
@@ -215,12 +219,14 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: ModelConfig,
+                 lowres_spec: torch.Tensor | None = None) -> torch.Tensor:
     """Network input from the low-res log10-power ``[B, F, T]`` and per-item cutoff bins ``[B]``.
 
     Returns ``[B, cfg.n_inputs, F, T]``: normalised log-power blanked above the cutoff (and its
     lowest :data:`DC_BINS` bins replaced by the next, so that a DC offset is invisible), then the
-    cutoff mask and the frequency position, as configured.
+    cutoff mask and the frequency position, as configured; with ``cfg.predict_phase``, the cosine and
+    sine of the phase of ``lowres_spec`` (the complex STFT ``[B, F, T]``, required then) below the cutoff.
     """
     b, f, t = lowres_logp.shape
     if f > DC_BINS:
@@ -235,7 +241,20 @@ def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: Mode
     if cfg.use_position:
         pos = (bins.to(lowres_logp.dtype) / (f - 1))[None, :, None]
         chans.append(pos.expand(b, f, t))
+    if cfg.predict_phase:
+        if lowres_spec is None:
+            raise ValueError("a model with predict_phase needs the input's complex STFT")
+        mag = lowres_spec.abs()
+        unit = torch.where(mag > 0, lowres_spec / mag.clamp_min(1e-30), torch.ones_like(lowres_spec))
+        chans += [unit.real.to(feat.dtype) * mask[:, :, None], unit.imag.to(feat.dtype) * mask[:, :, None]]
     return torch.stack(chans, dim=1)
+
+
+def phase_unit(out: torch.Tensor) -> torch.Tensor:
+    """The predicted phase as unit phasors: ``[B, 3, F, T]`` network output → complex ``[B, F, T]``."""
+    c, s = out[:, 1].float(), out[:, 2].float()
+    norm = torch.sqrt(c * c + s * s + 1e-12)
+    return torch.complex(c / norm, s / norm)
 
 
 class PatchDiscriminator(nn.Module):

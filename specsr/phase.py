@@ -1,7 +1,7 @@
 """Phase reconstruction for the predicted high band, with the low band locked to the input.
 
-The model predicts magnitudes only. The bins below the cutoff keep the input's complex STFT
-exactly; the bins above need a phase. Three methods, all batched torch on CPU or CUDA:
+The bins below the cutoff keep the input's complex STFT exactly; the bins above need a phase. Four
+methods, all batched torch on CPU or CUDA:
 
 - ``fgla`` (default): fast Griffin-Lim (Perraudin, Balazs & Søndergaard 2013). Griffin-Lim
   alternates between "take the wanted magnitude" and "be the STFT of some signal"
@@ -17,6 +17,8 @@ exactly; the bins above need a phase. Three methods, all batched torch on CPU or
   is an integer, i.e. ``d`` is a multiple of ``n_fft/H`` (4 for 2048/512). Only then do the
   copied phases stay coherent from frame to frame instead of cancelling in the overlap-add.
   FGLA starts from this copy too: it is free and much closer than random phase.
+- ``learned``: the phase the network predicted for the new band (a model trained with ``[model]
+  predict_phase``), then ``n_iter`` FGLA passes started from it (0: the network's phase as it is).
 
 The iterations run on the frames of the *padded* signal (:func:`specsr.spectral.frames`, the
 one STFT): each Griffin-Lim iteration is then strictly local — frame ``n`` after one iteration
@@ -118,7 +120,8 @@ def _check_inputs(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tens
 
 def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor, cfg: STFTConfig, *,
                        method: str = _D.phase, n_iter: int = _D.n_iter, momentum: float = 0.99, init: str = "lowres",
-                       phase_lock: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+                       phase_lock: torch.Tensor | None = None, seed: int = 0,
+                       predicted_phase: torch.Tensor | None = None) -> torch.Tensor:
     """The complex STFT frames ``[B, F, M]`` after phase reconstruction (the final magnitude step applied).
 
     ``mag`` ``[B, F, M]`` predicted magnitude; ``known`` ``[B, F, M]`` the input's STFT (frames of the
@@ -126,9 +129,12 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
     1 keeps the known bin exactly, 0 takes ``mag`` with a reconstructed phase, in between a crossfade.
     ``phase_lock`` (bool, broadcastable to ``[B, F, M]``): bins whose phase is taken from ``known``
     even where ``known_mask < 1`` (the input's attenuated content near its own Nyquist).
+    ``predicted_phase`` complex ``[B, F, M]`` (only its angle counts): the start of ``method="learned"``.
     Each frame of the result depends on frames at most ``light_cone_frames(cfg, n_iter)`` away.
     """
     _check_inputs(mag, known, known_mask, cfg, method, init, n_iter)
+    if method == "learned" and (predicted_phase is None or predicted_phase.shape != mag.shape):
+        raise SpecsrError("phase method 'learned' needs the model's predicted phase, shaped as the magnitude")
     # frames-major and contiguous: every FFT below runs over contiguous rows
     mag_nf = mag.transpose(-1, -2).to(torch.float32).contiguous()
     known_nf = known.transpose(-1, -2).to(torch.complex64).contiguous()
@@ -153,7 +159,9 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
             lock = lock_full[..., :k1 - k0].unsqueeze(-1)
             known_unit = torch.view_as_real(_unit(known_nf[..., k0:k1]))
 
-    if method == "lowres" or init == "lowres":
+    if method == "learned":
+        angles = _unit(predicted_phase.transpose(-1, -2)[..., k0:].to(torch.complex64)).contiguous()  # type: ignore[union-attr]
+    elif method == "lowres" or init == "lowres":
         angles = _lowres_phase_nf(known_nf, kept, cfg)[..., k0:]
     else:
         gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -175,7 +183,7 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
     iterations = 0 if method == "lowres" else n_iter
     if iterations:
         inv_env = inverse_envelope(m, cfg, mag_nf.device)
-        beta = momentum / (1.0 + momentum) if method == "fgla" else 0.0
+        beta = momentum / (1.0 + momentum) if method in ("fgla", "learned") else 0.0
         t_prev: torch.Tensor | None = None
         for _ in range(iterations):
             assemble(angles_r)

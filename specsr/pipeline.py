@@ -53,7 +53,7 @@ from specsr.config import INFERENCE_DEFAULTS, InferenceConfig
 from specsr.cutoff import detect_cutoff
 from specsr.errors import SpecsrError
 from specsr.limiter import LimiterStats, limit_new_band
-from specsr.models import DC_BINS, build_inputs, fuse_batchnorm
+from specsr.models import DC_BINS, build_inputs, fuse_batchnorm, phase_unit
 from specsr.spectral import cutoff_bin, denormalize, log_power, log_power_to_magnitude
 from specsr.utils import check_output_path, cpu_has_fast_bf16, resolve_device
 
@@ -204,6 +204,13 @@ class Upsampler:
                 self._wide = wide
         return self._wide
 
+    def check_phase(self, settings: InferenceConfig) -> Upsampler:
+        """This model, if it can make ``settings.phase`` (``learned`` needs a model that predicts phase)."""
+        if settings.phase == "learned" and not self.model_cfg.predict_phase:
+            raise SpecsrError(f"model {self.name} predicts no phase: --phase learned needs a model trained with "
+                              "[model] predict_phase = true; use --phase fgla (the default) or lowres")
+        return self
+
     @property
     def sr_out(self) -> int:
         return self.stft.sample_rate
@@ -304,10 +311,11 @@ class Upsampler:
         return layout.restore(out), sr_out
 
     def upsample_with_magnitude(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None = None,
+                                phase: str | None = None,
                                 n_iter: int | None = None) -> tuple[np.ndarray, int, torch.Tensor | None]:
         """:meth:`upsample`, plus the predicted magnitude ``[C, F, N]`` the output was built from (None for
         silent input). For training's validation, which scores both from one network pass."""
-        return self._upsample_array(wav, sr_in, cutoff_hz=cutoff_hz, settings=self._settings(None, n_iter, None),
+        return self._upsample_array(wav, sr_in, cutoff_hz=cutoff_hz, settings=self._settings(phase, n_iter, None),
                                     copy_full_band=False, keep_magnitudes=True)
 
     def _upsample_array(self, wav: np.ndarray, sr_in: int, *, cutoff_hz: float | None, settings: InferenceConfig,
@@ -322,7 +330,8 @@ class Upsampler:
             return y, self.sr_out, None
         if choice.nothing_to_add:
             raise NothingToAddError(_nothing_message(sr_in, self.sr_out))
-        engine = ChunkEngine(self.model_for(choice.cutoff_hz), x.shape[0], y.shape[-1], choice.cutoff_hz,
+        engine = ChunkEngine(self.model_for(choice.cutoff_hz).check_phase(settings), x.shape[0], y.shape[-1],
+                             choice.cutoff_hz,
                              choice.keep_hz, settings,
                              fall_db=choice.fall_db, keep_magnitudes=keep_magnitudes)
         block = max(1, int(self.sr_out))
@@ -396,7 +405,7 @@ class Upsampler:
         stats = LimiterStats(rate)
         pairs: Iterable[tuple[np.ndarray, np.ndarray]] = ((b, b) for b in blocks)  # all of it the input's
         if not copied:
-            model = self.model_for(choice.cutoff_hz)
+            model = self.model_for(choice.cutoff_hz).check_phase(settings)
             if predictor is not None and model is not self:  # the shared predictor batches for this model
                 predictor = predictor.for_model(model) if isinstance(predictor, SharedPredictor) else model
             engine = ChunkEngine(predictor or model, info.channels, n_out, choice.cutoff_hz, choice.keep_hz,
@@ -429,15 +438,16 @@ class Upsampler:
         return nullcontext()
 
     def predict_magnitude(self, known: torch.Tensor, cutoff_bins: int) -> torch.Tensor:
-        """Predicted magnitude ``[B, F, M]`` from the input's complex STFT ``[B, F, M]`` (model output, all bins)."""
+        """Predicted magnitude ``[B, F, M]`` from the input's complex STFT ``[B, F, M]`` (model output, all bins);
+        for a model that predicts phase, complex: the magnitude with the predicted phase."""
         logp = log_power(known)
         cut = torch.full((known.shape[0],), int(cutoff_bins), device=known.device)
-        inputs = build_inputs(logp, cut, self.model_cfg)
+        inputs = build_inputs(logp, cut, self.model_cfg, known)
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
-            feat = self.model(inputs)[:, 0]
-        return self._magnitude(feat, known, cutoff_bins)
+            out = self.model(inputs)
+        return self._magnitude(out, known, cutoff_bins)
 
     def predict_magnitudes(self, requests: Sequence[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
         """:meth:`predict_magnitude` of several signals ``(known [C_i, F, M_i], cutoff_bins_i)`` in one network
@@ -446,27 +456,28 @@ class Upsampler:
         if len(requests) == 1 or self.model_cfg.norm == "group":  # GroupNorm's statistics would see the padding
             return [self.predict_magnitude(*r) for r in requests]
         t = max(k.shape[-1] for k, _ in requests)
-        inputs, cuts, lengths = [], [], []
+        padded = [torch.nn.functional.pad(known, (0, t - known.shape[-1])) for known, _ in requests]
+        cuts, lengths = [], []
         for known, cutoff_bins in requests:
-            logp = torch.nn.functional.pad(log_power(known), (0, t - known.shape[-1]))
-            inputs.append(logp)
             cuts += [int(cutoff_bins)] * known.shape[0]
             lengths += [known.shape[-1]] * known.shape[0]
-        x = build_inputs(torch.cat(inputs), torch.tensor(cuts, device=self.device), self.model_cfg)
+        spec = torch.cat(padded)
+        x = build_inputs(log_power(spec), torch.tensor(cuts, device=self.device), self.model_cfg, spec)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
-            feat = self.model(x, n_frames=torch.tensor(lengths, device=self.device))[:, 0]
+            feat = self.model(x, n_frames=torch.tensor(lengths, device=self.device))
         out, start = [], 0
         for known, cutoff_bins in requests:
             c, m = known.shape[0], known.shape[-1]
-            out.append(self._magnitude(feat[start:start + c, :, :m], known, cutoff_bins))
+            out.append(self._magnitude(feat[start:start + c, :, :, :m], known, cutoff_bins))
             start += c
         return out
 
-    def _magnitude(self, feat: torch.Tensor, known: torch.Tensor, cutoff_bins: int) -> torch.Tensor:
-        """The network's normalised log-power ``[B, F, M]`` as a magnitude, checked, under the safety net."""
-        mag = log_power_to_magnitude(denormalize(feat.float()))
+    def _magnitude(self, out: torch.Tensor, known: torch.Tensor, cutoff_bins: int) -> torch.Tensor:
+        """The network's output ``[B, C_out, F, M]`` as a magnitude ``[B, F, M]``, checked, under the safety net
+        (complex, with the predicted phase, for a model that predicts phase)."""
+        mag = log_power_to_magnitude(denormalize(out[:, 0].float()))
         if not torch.isfinite(mag).all():
             raise SpecsrError(f"model {self.name}: produced non-finite output (a broken checkpoint?)")
         if cutoff_bins > DC_BINS:
@@ -474,6 +485,8 @@ class Upsampler:
             # loudest bin the input has in that frame (a DC offset aside). Natural audio does not rise
             # above its cutoff like that, and a model pushed outside its training data sometimes does.
             mag = torch.minimum(mag, known[:, DC_BINS:cutoff_bins].abs().amax(dim=1, keepdim=True))
+        if self.model_cfg.predict_phase:
+            return mag * phase_unit(out)
         return mag
 
 

@@ -52,6 +52,8 @@ from specsr.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     masked_l1,
+    phase_antiwrap_l1,
+    rebuild_l1,
     texture_l1,
 )
 from specsr.metrics import Scores, mean_scores, score_signals, to_metric_signal
@@ -220,8 +222,13 @@ class Trainer:
         if self.info.kind == "audio":  # pairs on the fly, on the training device
             self.train_set = AudioSegments(self.info.root, "train")
             self.pairs = PairMaker(cfg.stft, cfg.task, cfg.degrade, crop_frames=tc.crop_frames,
-                                   gain_db_range=tc.gain_db_range, seed=tc.seed, rank=self.rank, device=self.device)
+                                   gain_db_range=tc.gain_db_range, seed=tc.seed, rank=self.rank, device=self.device,
+                                   with_phase=cfg.model.predict_phase)
         else:
+            if cfg.model.predict_phase:
+                raise SpecsrError(f"{self.info.root}: a model with [model] predict_phase needs the input's and the "
+                                  "truth's phase, which a spectrogram dataset does not hold; convert the audio "
+                                  "without --spectrograms (pairs made on the fly)")
             self.train_set = SpectrogramPairs(self.info.root, "train", crop_frames=tc.crop_frames,
                                               seed=tc.seed + 1000 * self.rank)
             if self._data_rng_state is not None:
@@ -337,6 +344,8 @@ class Trainer:
         if ckpt["model"].get("channels") != list(self.cfg.model.channels):
             raise SpecsrError(f"{path}: warm start needs a generator with channels {list(self.cfg.model.channels)}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        if self.cfg.model.predict_phase and not ckpt["model"].get("predict_phase", False):
+            state = _grow_for_phase(state, self.model.state_dict())
         self.model.load_state_dict(state, strict=True)
 
     def _lr_lambda(self, step: int) -> float:
@@ -428,16 +437,18 @@ class Trainer:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """→ (prediction [B, F, T], target [B, F, T], loss mask [B, F]) in normalised log-power."""
+    def _forward(self, batch: dict[str, torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """→ (prediction [B, F, T], target [B, F, T], loss mask [B, F]) in normalised log-power, and the
+        predicted phase's cosine and sine [B, 2, F, T] (None without ``predict_phase``)."""
         x = batch["input"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
         cut = cutoff_bins(batch["cutoff_hz"].flatten(), self.cfg.stft).to(self.device)
-        inputs = build_inputs(x, cut, self.cfg.model)
+        inputs = build_inputs(x, cut, self.cfg.model, batch.get("input_spec"))
         with self._autocast():
-            pred = self.ddp_model(inputs)[:, 0].float()
+            out = self.ddp_model(inputs).float()
         mask = band_mask(batch["cutoff_hz"], batch["source_nyquist_hz"], self.cfg.stft).to(self.device)
-        return pred, normalize(y), mask
+        return out[:, 0], normalize(y), mask, out[:, 1:3] if self.cfg.model.predict_phase else None
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         tc = self.cfg.train
@@ -446,7 +457,7 @@ class Trainer:
         else:
             _augment_gain(batch, tc.gain_db_range)
         self.model.train()
-        pred, target, mask = self._forward(batch)
+        pred, target, mask, pred_cs = self._forward(batch)
         l1 = masked_l1(pred, target, mask)
         content = tc.l1_weight * l1
         logs = {"loss": float(l1.detach())}
@@ -466,6 +477,15 @@ class Trainer:
             pattern = fixed_pattern_l1(pred, target, mask, tc.pattern_smooth_bins)
             content = content + tc.pattern_weight * pattern
             logs["pattern"] = float(pattern.detach())
+        if pred_cs is not None and tc.phase_weight > 0:
+            phase = phase_antiwrap_l1(pred_cs, batch["target_spec"], mask)
+            content = content + tc.phase_weight * phase
+            logs["phase"] = float(phase.detach())
+        if pred_cs is not None and tc.rebuild_weight > 0:
+            cut = cutoff_bins(batch["cutoff_hz"].flatten(), self.cfg.stft).to(self.device)
+            rebuild = rebuild_l1(pred, pred_cs, batch["input_spec"], target, cut, mask, self.cfg.stft)
+            content = content + tc.rebuild_weight * rebuild
+            logs["rebuild"] = float(rebuild.detach())
         loss = content
         if self.ddp_disc is not None and self.opt_d is not None:
             low = normalize(batch["input"].to(self.device))
@@ -519,11 +539,12 @@ class Trainer:
         upsampler = Upsampler(LoadedModel(weights, cfg.model, cfg.stft, cfg.task, name="validation"),
                               device=str(self.device), precision="bf16" if self.amp_dtype else "fp32")
         n = min(len(self.val_set), cfg.train.max_val_items)
+        phase = "learned" if cfg.model.predict_phase else None  # the phase the model is trained for
         losses, scores = [], []
         for i in np.linspace(0, len(self.val_set) - 1, n).astype(int):
             item = self.val_set[int(i)]
             wav, sr, mag = upsampler.upsample_with_magnitude(item["wav_input"].numpy()[None], cfg.stft.sample_rate,
-                                                             cutoff_hz=float(item["cutoff_hz"]),
+                                                             cutoff_hz=float(item["cutoff_hz"]), phase=phase,
                                                              n_iter=cfg.train.phase_iters)
             if mag is not None:
                 mask = band_mask(item["cutoff_hz"][None], item["source_nyquist_hz"][None], cfg.stft)
@@ -604,6 +625,24 @@ class Trainer:
     def close(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _grow_for_phase(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A magnitude-only model's weights in the shapes of the same model with ``predict_phase``: the phase input
+    channels (the last of the first convolution's) start at zero weight, so the warm-started model predicts the
+    magnitude it did; the phase outputs (the last of the output convolution's) keep their fresh initialisation."""
+    grown = {}
+    for key, value in state.items():
+        target = fresh.get(key)
+        if target is None or target.shape == value.shape:
+            grown[key] = value
+            continue
+        if target.ndim != value.ndim or any(v > t for v, t in zip(value.shape, target.shape, strict=True)):
+            raise SpecsrError(f"warm start: {key} has shape {tuple(value.shape)}, the model {tuple(target.shape)}")
+        out = target.clone() if key.startswith("out.") else torch.zeros_like(target)
+        out[tuple(slice(0, n) for n in value.shape)] = value
+        grown[key] = out
+    return grown
 
 
 def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int) -> Scores:

@@ -33,18 +33,20 @@ class PairMaker:
     ``make(batch, step)`` takes ``wav`` int16 ``[B, S]``, ``n_samples`` ``[B]`` and ``source_nyquist_hz``
     ``[B]`` and returns, on ``device``: ``input`` / ``target`` float32 ``[B, F, crop_frames]`` log10-power,
     ``cutoff_hz`` / ``source_nyquist_hz`` float32 ``[B]``, ``sr_in`` int64 ``[B]`` (what the spectrogram
-    reader returns), and ``draws``, the step's :class:`~specsr.degrade.Degradation` list.
+    reader returns), and ``draws``, the step's :class:`~specsr.degrade.Degradation` list; with ``with_phase``
+    also ``input_spec`` / ``target_spec``, both sides' complex STFT frames ``[B, F, crop_frames]`` (a model that
+    predicts phase sees the input's and is trained on the target's).
     """
 
     def __init__(self, stft_cfg: STFTConfig, task: TaskConfig, degrade: DegradeConfig, *, crop_frames: int,
                  gain_db_range: tuple[float, ...], seed: int, rank: int = 0,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", with_phase: bool = False) -> None:
         if crop_frames < 1:
             raise SpecsrError(f"crop frames must be >= 1, got {crop_frames}")
         family_names(degrade.families)  # an unknown family fails here, before any step
         self.stft, self.task, self.degrade = stft_cfg, task, degrade
         self.crop_frames, self.gain_db_range = crop_frames, gain_db_range
-        self.seed, self.rank = seed, rank
+        self.seed, self.rank, self.with_phase = seed, rank, with_phase
         self.device = torch.device(device)
         hop = stft_cfg.hop_length
         self.margin = math.ceil(max(FILTER_MARGIN_SAMPLES, stft_cfg.n_fft) / hop) * hop
@@ -84,9 +86,11 @@ class PairMaker:
         # only the frames kept: centred (as the STFT with center=True places them) on margin + j * hop
         first = self.margin - (self.stft.n_fft // 2 if self.stft.center else 0)
         span = self.inner_samples + self.stft.n_fft
-        spec = log_power(frames(torch.cat([low, target])[:, first:first + span], self.stft))
+        cplx = frames(torch.cat([low, target])[:, first:first + span], self.stft)
+        spec = log_power(cplx)
         b = len(draws)
-        return {"input": spec[:b].contiguous(), "target": spec[b:].contiguous(),
+        phase = {"input_spec": cplx[:b].contiguous(), "target_spec": cplx[b:].contiguous()} if self.with_phase else {}
+        return {"input": spec[:b].contiguous(), "target": spec[b:].contiguous(), **phase,
                 "cutoff_hz": torch.tensor([d.cutoff_hz for d in draws], dtype=torch.float32),
                 "source_nyquist_hz": batch["source_nyquist_hz"].float(),
                 "sr_in": torch.tensor([d.sr_in for d in draws], dtype=torch.int64), "draws": draws}
