@@ -25,10 +25,12 @@ WideModel = Annotated[str | None, typer.Option(
          "(the default model's: the bundled wide model).")]
 Phase = Annotated[str | None, typer.Option(
     "--phase", metavar="|".join(PHASE_METHODS),
-    help=f"Phase of the new band: fast Griffin-Lim, Griffin-Lim or the low-res phase copied up "
-         f"(default {_D.phase}).", show_default=False)]
+    help=f"Phase of the new band: fast Griffin-Lim, Griffin-Lim, the low-res phase copied up, or the network's "
+         f"own (learned: a model trained with predict_phase; FGLA passes start from it) (default {_D.phase}).",
+    show_default=False)]
 NIter = Annotated[int | None, typer.Option(
-    "--n-iter", metavar="N", help=f"Phase iterations, fgla and griffinlim (default {_D.n_iter}).", show_default=False)]
+    "--n-iter", metavar="N", help=f"Phase iterations, fgla, griffinlim and learned (default {_D.n_iter}).",
+    show_default=False)]
 Device = Annotated[str, typer.Option(
     "--device", metavar="auto|cpu|cuda[:N]|mps", help="Where the network runs (auto: CUDA when present).")]
 Precision = Annotated[str | None, typer.Option(

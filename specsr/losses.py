@@ -32,8 +32,16 @@ import torch
 import torch.nn.functional as F
 
 from specsr.config import STFTConfig
-from specsr.spectral import (FEATURE_SCALE, LOG_POWER_FLOOR, cutoff_bins, denormalize, frames, log_power_to_magnitude,
-                             normalize, overlap_add)
+from specsr.spectral import (
+    FEATURE_SCALE,
+    LOG_POWER_FLOOR,
+    cutoff_bins,
+    denormalize,
+    frames,
+    log_power_to_magnitude,
+    normalize,
+    overlap_add,
+)
 
 SOURCE_NYQUIST_MARGIN = 0.95
 GROUP_BINS = 16  # bins per group of the level and texture terms (375 Hz at 48 kHz / 2048)

@@ -244,17 +244,20 @@ def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: Mode
     if cfg.predict_phase:
         if lowres_spec is None:
             raise ValueError("a model with predict_phase needs the input's complex STFT")
-        mag = lowres_spec.abs()
-        unit = torch.where(mag > 0, lowres_spec / mag.clamp_min(1e-30), torch.ones_like(lowres_spec))
-        chans += [unit.real.to(feat.dtype) * mask[:, :, None], unit.imag.to(feat.dtype) * mask[:, :, None]]
+        re, im = lowres_spec.real.to(feat.dtype), lowres_spec.imag.to(feat.dtype)  # real arithmetic: faster
+        inv = torch.rsqrt((re * re + im * im).clamp_min(1e-30)) * mask[:, :, None]  # (a zero bin: cos = sin = 0)
+        chans += [re * inv, im * inv]
     return torch.stack(chans, dim=1)
 
 
-def phase_unit(out: torch.Tensor) -> torch.Tensor:
-    """The predicted phase as unit phasors: ``[B, 3, F, T]`` network output → complex ``[B, F, T]``."""
+def phase_unit(out: torch.Tensor, mag: torch.Tensor | None = None) -> torch.Tensor:
+    """The predicted phase: ``[B, 3, F, T]`` network output → complex ``[B, F, T]`` unit phasors, or, given
+    ``mag`` ``[B, F, T]``, the magnitude with that phase."""
     c, s = out[:, 1].float(), out[:, 2].float()
-    norm = torch.sqrt(c * c + s * s + 1e-12)
-    return torch.complex(c / norm, s / norm)
+    scale = torch.rsqrt(c * c + s * s + 1e-12)
+    if mag is not None:
+        scale = scale * mag
+    return torch.complex(c * scale, s * scale)
 
 
 class PatchDiscriminator(nn.Module):

@@ -486,7 +486,7 @@ class Upsampler:
             # above its cutoff like that, and a model pushed outside its training data sometimes does.
             mag = torch.minimum(mag, known[:, DC_BINS:cutoff_bins].abs().amax(dim=1, keepdim=True))
         if self.model_cfg.predict_phase:
-            return mag * phase_unit(out)
+            return phase_unit(out, mag)
         return mag
 
 
