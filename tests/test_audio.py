@@ -108,6 +108,26 @@ def test_passband_length_contract(sr_in, n):
     assert resample(x, sr_in, 48000, method="passband").shape == (2, resampled_length(n, sr_in, 48000))
 
 
+@pytest.mark.parametrize("sr_in", [8000, 11025, 16000, 22050, 32000, 44100])
+@pytest.mark.parametrize("n", [5, 4799, 70001])
+def test_passband_is_resample_poly_with_its_filter(sr_in, n):
+    """The strided conv1d over the filter's phases computes scipy's resample_poly (same filter, centred) to float32
+    rounding, at short and block-spanning lengths."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    from specsr.audio import upsample_filter
+
+    x = noise(n / sr_in + 0.01, sr_in, channels=2, seed=n)[:, :n]
+    frac = Fraction(48000, sr_in)
+    ref = resample_poly(x.astype(np.float64), frac.numerator, frac.denominator, axis=-1,
+                        window=upsample_filter(frac.numerator))
+    got = resample(x, sr_in, 48000, method="passband")
+    m = min(got.shape[1], ref.shape[1])
+    assert np.abs(got[:, :m] - ref[:, :m]).max() < 1e-5 * max(1.0, np.abs(ref).max())
+
+
 @pytest.mark.parametrize("sr_in", [8000, 16000, 22050])
 def test_passband_stream_equals_whole_exactly(sr_in, tmp_path):
     x = noise(2.3, sr_in, channels=2, seed=3)
