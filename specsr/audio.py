@@ -208,6 +208,26 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int, *, method: str = "soxr") 
     return out.reshape(wav.shape[:-1] + (n_out,))
 
 
+def kaiser_lowpass(attenuation_db: float, width: float, cutoff: float) -> np.ndarray:
+    """Kaiser-window FIR lowpass, odd length, unit gain at DC: ``scipy.signal.firwin(kaiserord(...))`` in numpy.
+
+    ``width`` (transition) and ``cutoff`` as fractions of the Nyquist. The same taps as scipy's design (Kaiser's
+    length and beta formulas, a windowed sinc scaled to unit DC gain; a test compares them), without importing
+    ``scipy.signal``, which costs ``specsr upsample`` 0.6 s of start-up.
+    """
+    a = abs(attenuation_db)
+    if a > 50:
+        beta = 0.1102 * (a - 8.7)
+    elif a > 21:
+        beta = 0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21)
+    else:
+        beta = 0.0
+    numtaps = int(np.ceil((a - 7.95) / 2.285 / (np.pi * width) + 1)) | 1
+    m = np.arange(numtaps) - 0.5 * (numtaps - 1)
+    h = cutoff * np.sinc(cutoff * m) * np.kaiser(numtaps, beta)
+    return h / h.sum()
+
+
 POLYPHASE_ATTENUATION_DB = 80.0  # resample_poly's filter: stop-band depth
 POLYPHASE_TRANSITION = 0.02  # and transition width, as a fraction of the lower Nyquist
 
@@ -220,12 +240,7 @@ def _polyphase_filter(max_ratio: int, attenuation_db: float = POLYPHASE_ATTENUAT
     scipy's default filter is only half-amplitude at Nyquist and -50 dB beyond; this one leaves
     less than -``attenuation_db`` above it, at the cost of a passband ending ``transition`` earlier.
     """
-    from scipy.signal import firwin, kaiserord
-
-    width = transition / max_ratio
-    numtaps, beta = kaiserord(attenuation_db, width)
-    numtaps |= 1
-    return firwin(numtaps, (1.0 - transition / 2) / max_ratio, window=("kaiser", beta))
+    return kaiser_lowpass(attenuation_db, transition / max_ratio, (1.0 - transition / 2) / max_ratio)
 
 
 SHORT_SINC_ZEROS = 6  # zero crossings either side of the short sinc (torchaudio's lowpass_filter_width)
@@ -258,11 +273,7 @@ def upsample_filter(up: int, attenuation_db: float = 80.0, transition: float = 0
     -``attenuation_db`` at ``(1 + transition)`` × Nyquist: the attenuated images in between lie in the
     band the model replaces.
     """
-    from scipy.signal import firwin, kaiserord
-
-    numtaps, beta = kaiserord(attenuation_db, transition / up)
-    numtaps |= 1
-    return firwin(numtaps, (1.0 + transition / 2) / up, window=("kaiser", beta))
+    return kaiser_lowpass(attenuation_db, transition / up, (1.0 + transition / 2) / up)
 
 
 class _PassbandStream:

@@ -108,6 +108,20 @@ def test_passband_length_contract(sr_in, n):
     assert resample(x, sr_in, 48000, method="passband").shape == (2, resampled_length(n, sr_in, 48000))
 
 
+@pytest.mark.parametrize(("attenuation_db", "width", "cutoff"),
+                         [(80.0, 0.05 / 3, 1.025 / 3), (80.0, 0.05 / 160, 1.025 / 160), (80.0, 0.02 / 6, 0.99 / 6),
+                          (60.0, 0.1, 0.5), (30.0, 0.2, 0.3), (15.0, 0.3, 0.4)])
+def test_kaiser_lowpass_is_scipys_design(attenuation_db, width, cutoff):
+    from scipy.signal import firwin, kaiserord
+
+    from specsr.audio import kaiser_lowpass
+
+    numtaps, beta = kaiserord(attenuation_db, width)
+    ref = firwin(numtaps | 1, cutoff, window=("kaiser", beta))
+    got = kaiser_lowpass(attenuation_db, width, cutoff)
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-12
+
+
 @pytest.mark.parametrize("sr_in", [8000, 11025, 16000, 22050, 32000, 44100])
 @pytest.mark.parametrize("n", [5, 4799, 70001])
 def test_passband_is_resample_poly_with_its_filter(sr_in, n):
