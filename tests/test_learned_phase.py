@@ -195,3 +195,16 @@ def test_learned_phase_needs_a_model_that_predicts_it(tmp_path, write_wav, cli_a
                                       "--phase", "learned"])
     assert_one_line_error(result, "predicts no phase", "--phase learned")
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_batched_prediction_of_a_phase_model_equals_one_at_a_time(phase_model):
+    """The shared predictor's path (several signals padded into one call) gives each its own phase too."""
+    ups = load_model(phase_model, device="cpu", precision="fp32")
+    gen = torch.Generator().manual_seed(0)
+    requests = [(torch.randn(c, CFG.n_bins, m, dtype=torch.complex64, generator=gen), k)
+                for c, m, k in ((1, 37, 300), (2, 64, 500), (1, 5, 200))]
+    batched = ups.predict_magnitudes(requests)
+    for (known, k), got in zip(requests, batched, strict=True):
+        alone = ups.predict_magnitude(known, k)
+        assert got.is_complex() and got.shape == known.shape
+        assert torch.allclose(got, alone, rtol=1e-4, atol=1e-6)
