@@ -344,9 +344,16 @@ class Trainer:
         if ckpt["model"].get("channels") != list(self.cfg.model.channels):
             raise SpecsrError(f"{path}: warm start needs a generator with channels {list(self.cfg.model.channels)}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-        if self.cfg.model.predict_phase and not ckpt["model"].get("predict_phase", False):
+        ours = {**self.cfg.model.to_dict(), "predict_phase": False}
+        if self.cfg.model.predict_phase and {**ours, **ckpt["model"]} == ours:  # the same model without the phase
             state = _grow_for_phase(state, self.model.state_dict())
-        self.model.load_state_dict(state, strict=True)
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:  # the same widths, another architecture (patch_bins, a phase model, ...)
+            theirs = {k: v for k, v in ckpt["model"].items() if self.cfg.model.to_dict().get(k) != v}
+            raise SpecsrError(f"{path}: its weights do not fit this [model] (it differs in: "
+                              f"{', '.join(sorted(theirs)) or 'the layer shapes'}); warm-start from a checkpoint of "
+                              "the same architecture") from exc
 
     def _lr_lambda(self, step: int) -> float:
         tc = self.cfg.train

@@ -158,6 +158,23 @@ def test_warm_start_from_a_magnitude_model_predicts_its_magnitude_then_trains_th
     assert saved["model"]["predict_phase"] is True
 
 
+def test_warm_start_from_another_architecture_is_a_one_line_error(audio_dataset, tmp_path):
+    train(audio_dataset, tmp_path / "phase", _run_config(predict_phase=True), device="cpu", quiet=True)
+    cfg = _run_config()
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.train.to_dict(),
+                                                           "warm_start": str(tmp_path / "phase" / "last.pt")}})
+    with pytest.raises(SpecsrError, match="predict_phase") as info:
+        Trainer(audio_dataset, tmp_path / "plain", cfg, device="cpu", quiet=True)
+    assert "\n" not in str(info.value)
+    # a magnitude-only model of another shape is not grown into a phase model: refused the same way
+    train(audio_dataset, tmp_path / "p2", _run_config(patch_bins=2), device="cpu", quiet=True)
+    cfg = _run_config(predict_phase=True)
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.train.to_dict(),
+                                                           "warm_start": str(tmp_path / "p2" / "last.pt")}})
+    with pytest.raises(SpecsrError, match="patch_bins"):
+        Trainer(audio_dataset, tmp_path / "grown", cfg, device="cpu", quiet=True)
+
+
 def test_phase_model_refuses_a_spectrogram_dataset(tmp_path):
     root = tmp_path / "src" / "g"
     root.mkdir(parents=True)
