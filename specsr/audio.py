@@ -320,13 +320,11 @@ class _PassbandStream:
         sample ``x_start``."""
         import torch
 
-        a = max(0, j0 * self.down // self.up - self.context)
-        b = min(self.n_in, -(-j1 * self.down // self.up) + self.context)
-        lo = (j0 * self.down + self.half) // self.up - (self.taps - 1)
+        lo = (j0 * self.down + self.half) // self.up - (self.taps - 1)  # the first input the kernels read
         n_m = -(-(j1 - j0) // self.up)
         span = (n_m - 1) * self.down + self.weight.shape[-1]
-        seg = np.zeros((x.shape[0], span), np.float32)
-        s0, s1 = max(a, lo), min(b, lo + span)
+        seg = np.zeros((x.shape[0], span), np.float32)  # zero outside the signal
+        s0, s1 = max(0, lo), min(self.n_in, lo + span)
         if s1 > s0:
             seg[:, s0 - lo:s1 - lo] = x[:, s0 - x_start:s1 - x_start]
         with torch.inference_mode():

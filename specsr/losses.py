@@ -32,12 +32,15 @@ import torch
 import torch.nn.functional as F
 
 from specsr.config import STFTConfig
+from specsr.models import phase_unit
+from specsr.phase import overlap_radius
 from specsr.spectral import (
     FEATURE_SCALE,
     LOG_POWER_FLOOR,
     cutoff_bins,
     denormalize,
     frames,
+    log_power,
     log_power_to_magnitude,
     normalize,
     overlap_add,
@@ -222,15 +225,11 @@ def rebuild_l1(pred: torch.Tensor, pred_cs: torch.Tensor, input_spec: torch.Tens
     complex ``[B, F, T]`` (frames of the padded input), ``target`` ``[B, F, T]`` normalised log-power,
     ``cutoff_bins`` ``[B]``, ``mask`` ``[B, F]``."""
     mag = log_power_to_magnitude(denormalize(pred.float()).clamp(math.log10(LOG_POWER_FLOOR), 4.0))
-    c, s = pred_cs[:, 0].float(), pred_cs[:, 1].float()
-    scale = mag / torch.sqrt(c * c + s * s + 1e-12)
-    new = torch.complex(c * scale, s * scale)
+    new = phase_unit(pred_cs, mag)
     low = torch.arange(pred.shape[1], device=pred.device)[None, :, None] < cutoff_bins.to(pred.device)[:, None, None]
     spec = torch.where(low, input_spec.to(new.dtype), new)
-    rebuilt = frames(overlap_add(spec, stft), stft)
-    power = rebuilt.real.square() + rebuilt.imag.square()
-    got = normalize(torch.log10(power.clamp_min(LOG_POWER_FLOOR)))
-    edge = -(-stft.n_fft // stft.hop_length) - 1
+    got = normalize(log_power(frames(overlap_add(spec, stft), stft)))
+    edge = overlap_radius(stft)
     if got.shape[-1] > 2 * edge:
         got, target = got[..., edge:-edge], target[..., edge:-edge]
     return masked_l1(got, target, mask)

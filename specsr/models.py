@@ -250,10 +250,10 @@ def build_inputs(lowres_logp: torch.Tensor, cutoff_bins: torch.Tensor, cfg: Mode
     return torch.stack(chans, dim=1)
 
 
-def phase_unit(out: torch.Tensor, mag: torch.Tensor | None = None) -> torch.Tensor:
-    """The predicted phase: ``[B, 3, F, T]`` network output → complex ``[B, F, T]`` unit phasors, or, given
-    ``mag`` ``[B, F, T]``, the magnitude with that phase."""
-    c, s = out[:, 1].float(), out[:, 2].float()
+def phase_unit(cs: torch.Tensor, mag: torch.Tensor | None = None) -> torch.Tensor:
+    """The predicted phase: the network's cosine and sine channels ``[B, 2, F, T]`` (``out[:, 1:3]``) → complex
+    ``[B, F, T]`` unit phasors, or, given ``mag`` ``[B, F, T]``, the magnitude with that phase."""
+    c, s = cs[:, 0].float(), cs[:, 1].float()
     scale = torch.rsqrt(c * c + s * s + 1e-12)
     if mag is not None:
         scale = scale * mag

@@ -486,7 +486,7 @@ class Upsampler:
             # above its cutoff like that, and a model pushed outside its training data sometimes does.
             mag = torch.minimum(mag, known[:, DC_BINS:cutoff_bins].abs().amax(dim=1, keepdim=True))
         if self.model_cfg.predict_phase:
-            return phase_unit(out, mag)
+            return phase_unit(out[:, 1:3], mag)
         return mag
 
 

@@ -344,13 +344,14 @@ class Trainer:
         if ckpt["model"].get("channels") != list(self.cfg.model.channels):
             raise SpecsrError(f"{path}: warm start needs a generator with channels {list(self.cfg.model.channels)}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-        ours = {**self.cfg.model.to_dict(), "predict_phase": False}
-        if self.cfg.model.predict_phase and {**ours, **ckpt["model"]} == ours:  # the same model without the phase
-            state = _grow_for_phase(state, self.model.state_dict())
+        ours = self.cfg.model.to_dict()
+        without_phase = {**ours, "predict_phase": False}
+        if self.cfg.model.predict_phase and {**without_phase, **ckpt["model"]} == without_phase:
+            state = _grow_for_phase(state, self.model.state_dict())  # the same model without the phase
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:  # the same widths, another architecture (patch_bins, a phase model, ...)
-            theirs = {k: v for k, v in ckpt["model"].items() if self.cfg.model.to_dict().get(k) != v}
+            theirs = {k: v for k, v in ckpt["model"].items() if ours.get(k) != v}
             raise SpecsrError(f"{path}: its weights do not fit this [model] (it differs in: "
                               f"{', '.join(sorted(theirs)) or 'the layer shapes'}); warm-start from a checkpoint of "
                               "the same architecture") from exc
