@@ -1,6 +1,7 @@
 """A folder of full-band clips → a ``specsr evaluate --compare`` set: ``OUT/<set>/<N>k-48k/<clip>/`` with
-``truth.flac`` (48 kHz) and ``input.flac`` (the truth taken to the low rate with ``scipy.signal.resample_poly``,
-as the issue's held-out inputs are made), for each ``--rates``.
+``truth.flac`` and ``input.flac`` (the truth at 48 kHz taken to the low rate with ``scipy.signal.resample_poly``,
+as the issue's held-out inputs are made), for each ``--rates``. The truth keeps its own rate where that is
+below 48 kHz (a 44.1 kHz recording), so the metric scores it only up to its own Nyquist.
 
 ``--filter sinc`` makes the inputs the way most machine-learning code and the papers' demo pages do: down to
 the low rate and back up to 48 kHz with a toolkit's default resampler (a short Hann-windowed sinc,
@@ -54,14 +55,17 @@ def main() -> int:
     for path in files:
         wav, sr = sf.read(path, dtype="float64", always_2d=True)
         wav = wav.mean(axis=1)
+        truth, sr_truth = wav[: int(args.max_seconds * sr)], min(sr, SR_TRUTH)
         if sr != SR_TRUTH:
             g = gcd(SR_TRUTH, sr)
             wav = resample_poly(wav, SR_TRUTH // g, sr // g)
         wav = wav[: int(args.max_seconds * SR_TRUTH)]
+        if sr >= SR_TRUTH:
+            truth = wav
         for rate in rates:
             clip = args.output / set_name / f"{rate // 1000}k-48k" / path.stem
             clip.mkdir(parents=True, exist_ok=True)
-            sf.write(clip / "truth.flac", wav.astype(np.float32), SR_TRUTH, subtype="PCM_24")
+            sf.write(clip / "truth.flac", truth.astype(np.float32), sr_truth, subtype="PCM_24")
             if args.filter == "sinc":
                 sf.write(clip / "input.flac", band_limit(wav, SR_TRUTH, sr_in=rate, filter="sinc"), SR_TRUTH,
                          subtype="PCM_24")

@@ -35,11 +35,10 @@ from specsr.metrics import (
     METRIC_COLUMNS,
     METRIC_SR,
     SCORE_FIELDS,
-    MetricReference,
     Scores,
     load_for_metric,
+    load_reference,
     mean_scores,
-    score_signals,
     to_metric_signal,
 )
 from specsr.utils import atomic_write_text
@@ -70,7 +69,7 @@ class EvaluationReport:
 
 
 def evaluate_pair(ref_path: str | Path, est_path: str | Path, sr_in: int) -> PairResult:
-    scores, diff_ms = score_signals(load_for_metric(ref_path), load_for_metric(est_path), sr_in)
+    scores, diff_ms = load_reference(ref_path).score(load_for_metric(est_path), sr_in)
     return PairResult(str(est_path), scores, diff_ms)
 
 
@@ -257,7 +256,7 @@ def score_clip(clip: Clip, *, baselines: bool | tuple[str, ...] = True,
     truth = None
     if clip.truth is not None:
         try:
-            truth = MetricReference(load_for_metric(clip.truth))  # its spectrum is computed once
+            truth = load_reference(clip.truth)  # its spectrum is computed once
         except SpecsrError as exc:
             warnings.append(f"{where}: {exc}; clip skipped")
             return None

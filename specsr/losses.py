@@ -31,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from specsr.config import STFTConfig
+from specsr.config import SOURCE_NYQUIST_MARGIN, STFTConfig
 from specsr.models import phase_unit
 from specsr.phase import overlap_radius
 from specsr.spectral import (
@@ -46,7 +46,6 @@ from specsr.spectral import (
     overlap_add,
 )
 
-SOURCE_NYQUIST_MARGIN = 0.95
 GROUP_BINS = 16  # bins per group of the level and texture terms (375 Hz at 48 kHz / 2048)
 TEXTURE_SMOOTH_BINS = 9  # the moving mean along frequency that texture is measured about
 _LN10 = 2.302585092994046

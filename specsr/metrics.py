@@ -20,7 +20,11 @@ the band level of a frame = 10·log10 of the band's mean power:
   truth's (undefined when sr_in / 2 >= 20 kHz).
 
 Files at any rate and channel count are scored on their channel mean resampled to 48 kHz
-(:func:`to_metric_signal`).
+(:func:`to_metric_signal`). A truth stored below 48 kHz (a 44.1 kHz recording) holds nothing above its own
+Nyquist, and its anti-aliasing filter's transition below it: every figure is then taken over the bins below
+0.95 × its Nyquist only (:func:`reference_top_bin`; the loss trains such a source's bins up to the same point),
+so an estimate is not charged for content the truth could not have. The published clips' truths are 48 kHz:
+all bins count, as the papers count them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 import torch
 
 from specsr.audio import read_audio, resample
-from specsr.config import STFTConfig
+from specsr.config import SOURCE_NYQUIST_MARGIN, STFTConfig
 from specsr.errors import SpecsrError
 from specsr.spectral import log_power, stft
 
@@ -114,6 +118,14 @@ def hf_start_bin(sr_in: float) -> int:
     return int(METRIC_STFT.n_bins * sr_in / METRIC_SR)
 
 
+def reference_top_bin(ref_sr: float | None) -> int:
+    """Bins ``[0, k)`` of the metric's STFT that a truth recorded at ``ref_sr`` Hz holds: those below
+    :data:`~specsr.config.SOURCE_NYQUIST_MARGIN` × its Nyquist (all 1025 for 48 kHz or more, or ``None``)."""
+    if ref_sr is None or ref_sr >= METRIC_SR:
+        return METRIC_STFT.n_bins
+    return max(1, math.ceil(METRIC_STFT.n_fft * SOURCE_NYQUIST_MARGIN * ref_sr / 2 / METRIC_SR - 1e-9))
+
+
 def lsd_from_log_power(l_est: torch.Tensor, l_ref: torch.Tensor) -> torch.Tensor:
     """Mean over frames of the RMS log-power difference over bins. ``[..., F, N]`` → ``[...]``."""
     return torch.sqrt(((l_est - l_ref) ** 2).mean(dim=-2)).mean(dim=-1)
@@ -133,13 +145,15 @@ class MetricReference:
     """A reference signal ``[T]`` at 48 kHz whose spectrum is computed once and reused for every estimate.
 
     An estimate of another length is scored against the reference trimmed to it (its spectrum is
-    cached per length too).
+    cached per length too). ``ref_sr``: the rate the truth was recorded at, when below 48 kHz (its bins above
+    that Nyquist are not scored: :func:`reference_top_bin`).
     """
 
-    def __init__(self, ref: np.ndarray | torch.Tensor) -> None:
+    def __init__(self, ref: np.ndarray | torch.Tensor, ref_sr: float | None = None) -> None:
         self.signal = _as_tensor(ref)
         if self.signal.ndim != 1:
             raise SpecsrError(f"score expects mono [T] signals, got {tuple(self.signal.shape)}")
+        self.top_bin = reference_top_bin(ref_sr)
         self._log_power: dict[int, torch.Tensor] = {}
 
     def log_power(self, n_samples: int) -> torch.Tensor:
@@ -155,27 +169,29 @@ class MetricReference:
             raise SpecsrError(f"score expects mono [T] signals, got {tuple(e.shape)}")
         n = min(len(self.signal), len(e))
         diff_ms = abs(len(self.signal) - len(e)) * 1000.0 / METRIC_SR
-        return _scores(self.signal[:n], self.log_power(n), e[:n], sr_in), diff_ms
+        return _scores(self.signal[:n], self.log_power(n), e[:n], sr_in, self.top_bin), diff_ms
 
 
-def score(ref: np.ndarray | torch.Tensor, est: np.ndarray | torch.Tensor, sr_in: float) -> Scores:
+def score(ref: np.ndarray | torch.Tensor, est: np.ndarray | torch.Tensor, sr_in: float,
+          ref_sr: float | None = None) -> Scores:
     """LSD / LSD-HF / LSD-LF / SNR of ``est`` against ``ref``, both mono ``[T]`` at 48 kHz.
 
-    Lengths must match (trim before, or use :func:`score_signals`, which does).
+    Lengths must match (trim before, or use :func:`score_signals`, which does). ``ref_sr``: the rate the
+    truth was recorded at, when below 48 kHz (bins above its Nyquist are not scored).
     """
     r, e = _as_tensor(ref), _as_tensor(est)
     if r.ndim != 1 or e.ndim != 1:
         raise SpecsrError(f"score expects mono [T] signals, got {tuple(r.shape)} and {tuple(e.shape)}")
     if r.shape != e.shape:
         raise SpecsrError(f"reference and estimate differ in length: {r.shape[0]} vs {e.shape[0]} samples")
-    return _scores(r, None, e, sr_in)
+    return _scores(r, None, e, sr_in, reference_top_bin(ref_sr))
 
 
-def _scores(r: torch.Tensor, lr: torch.Tensor | None, e: torch.Tensor, sr_in: float) -> Scores:
+def _scores(r: torch.Tensor, lr: torch.Tensor | None, e: torch.Tensor, sr_in: float, top_bin: int) -> Scores:
     if not 0 < sr_in <= METRIC_SR:
         raise SpecsrError(f"sr_in must be in (0, {METRIC_SR}], got {sr_in}")
-    lr = metric_log_power(r) if lr is None else lr
-    le = metric_log_power(e)
+    lr = (metric_log_power(r) if lr is None else lr)[:top_bin]
+    le = metric_log_power(e)[:top_bin]
     k = hf_start_bin(sr_in)
     lsd = float(lsd_from_log_power(le, lr))
     lsd_hf = float(lsd_from_log_power(le[k:], lr[k:])) if k < lr.shape[0] else float("nan")
@@ -185,7 +201,8 @@ def _scores(r: torch.Tensor, lr: torch.Tensor | None, e: torch.Tensor, sr_in: fl
 
 def band_structure(l_est: torch.Tensor, l_ref: torch.Tensor, sr_in: float) -> tuple[float, float, float, float]:
     """``(band bias dB, envelope r, texture, top band dB)`` of the new band (module docstring) from the metric's
-    log10-power ``[F, N]`` of estimate and truth. NaN where undefined (no new band, too few frames)."""
+    log10-power ``[F', N]`` of estimate and truth (``F'`` ≤ 1025: bins above a truth's own Nyquist cut off,
+    the top band then ends there). NaN where undefined (no new band, too few frames)."""
     k = hf_start_bin(sr_in)
     n_bins = l_ref.shape[0]
     if k >= n_bins - 2 or l_ref.shape[-1] < 1:
@@ -207,7 +224,7 @@ def band_structure(l_est: torch.Tensor, l_ref: torch.Tensor, sr_in: float) -> tu
     texture = float(_detrended(e_db, k)[:, frames].std()) / ref_rough if ref_rough > 0 else _NAN
     top = _NAN
     top_lo = hf_start_bin(2 * TOP_BAND_HZ[0])
-    if top_lo > k:
+    if k < top_lo < n_bins - 1:
         top_bias = float((level(e_db, top_lo, n_bins) - level(r_db, top_lo, n_bins))[frames].mean())
         top = top_bias - bias
     return bias, r, texture, top
@@ -245,9 +262,17 @@ def load_for_metric(path: str | Path) -> np.ndarray:
     return to_metric_signal(wav, sr)
 
 
-def score_signals(ref: np.ndarray, est: np.ndarray, sr_in: float) -> tuple[Scores, float]:
+def load_reference(path: str | Path) -> MetricReference:
+    """A truth file as the metric scores against it: mono at 48 kHz, the bins above its own Nyquist left out
+    when it is stored below 48 kHz."""
+    wav, sr = read_audio(path)
+    return MetricReference(to_metric_signal(wav, sr), ref_sr=sr)
+
+
+def score_signals(ref: np.ndarray, est: np.ndarray, sr_in: float,
+                  ref_sr: float | None = None) -> tuple[Scores, float]:
     """:func:`score` after trimming both mono 48 kHz signals to the shorter; also the length difference in ms."""
-    return MetricReference(ref).score(est, sr_in)
+    return MetricReference(ref, ref_sr).score(est, sr_in)
 
 
 def mean_scores(items: list[Scores]) -> Scores:

@@ -243,7 +243,7 @@ def plot_files(input_path: str | os.PathLike, upsampled_path: str | os.PathLike 
         ref = _metric_signal(*loaded["reference"])
         for role in ("input", "output"):
             if role in loaded:
-                scores[role] = _score(ref, _metric_signal(*loaded[role]), sr_in)
+                scores[role] = _score(ref, _metric_signal(*loaded[role]), sr_in, loaded["reference"][1])
 
     n_rows = max(w.shape[0] for w, _sr in loaded.values()) if channels else 1
     panels = []
@@ -333,7 +333,7 @@ def _metric_signal(wav: np.ndarray, sr: int) -> np.ndarray:
     return to_metric_signal(wav, sr)
 
 
-def _score(ref: np.ndarray, est: np.ndarray, sr_in: int) -> dict[str, float]:
+def _score(ref: np.ndarray, est: np.ndarray, sr_in: int, ref_sr: int) -> dict[str, float]:
     from specsr.metrics import score_signals
 
-    return score_signals(ref, est, sr_in)[0].as_dict()
+    return score_signals(ref, est, sr_in, ref_sr)[0].as_dict()

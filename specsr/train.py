@@ -558,7 +558,8 @@ class Trainer:
                 mask = band_mask(item["cutoff_hz"][None], item["source_nyquist_hz"][None], cfg.stft)
                 target = normalize(item["target"][None]).to(mag.device)
                 losses.append(float(masked_l1(normalize(log_power(mag)), target, mask.to(mag.device))))
-            scores.append(_score_item(item["wav_target"].numpy(), wav[0], sr, int(item["sr_in"])))
+            scores.append(_score_item(item["wav_target"].numpy(), wav[0], sr, int(item["sr_in"]),
+                                      2 * float(item["source_nyquist_hz"])))
         m = mean_scores(scores)
         return {"val_loss": float(np.mean(losses)) if losses else float("nan"), "val_lsd": m.lsd,
                 "val_lsd_hf": m.lsd_hf, "val_lsd_lf": m.lsd_lf, "val_band_bias_db": m.band_bias_db,
@@ -653,10 +654,12 @@ def _grow_for_phase(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tenso
     return grown
 
 
-def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int) -> Scores:
+def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int, source_sr: float) -> Scores:
+    """Metrics of a validation output, the bins above its source's Nyquist left out (the truth holds
+    nothing there: a 44.1 kHz source; the loss does not train them either)."""
     r = to_metric_signal(ref[None], sample_rate)
     e = to_metric_signal(est[None], sample_rate)
-    return score_signals(r, e, sr_in)[0]
+    return score_signals(r, e, sr_in, source_sr)[0]
 
 
 def weights_digest(model: torch.nn.Module) -> str:

@@ -198,3 +198,22 @@ def test_cli_compare_with_a_model(tmp_path, cli_app):
     assert sum(row["system"] == "specsr" for row in rows) == 2
     alone = runner.invoke(cli_app, ["evaluate", "--compare", str(tmp_path / "cmp"), "--wide-model", str(ckpt)])
     assert alone.exit_code != 0 and "--wide-model goes with --model" in alone.stderr
+
+
+def test_a_44k_truth_is_scored_up_to_its_own_nyquist(tmp_path, write_wav):
+    """evaluate reads the truth's rate from its file: content above 0.95 × a 44.1 kHz truth's Nyquist is not
+    charged; a 48 kHz truth of the same audio charges it."""
+    truth = noise(1.0, 44100, level=0.2)  # content up to its Nyquist
+    write_wav("truth44.wav", truth, 44100, "FLOAT")
+    from specsr.audio import resample
+
+    truth48 = resample(truth, 44100, 48000)
+    write_wav("truth48.wav", truth48, 48000, "FLOAT")
+    t = np.arange(truth48.shape[-1]) / 48000
+    write_wav("plain.wav", truth48, 48000, "FLOAT")
+    write_wav("toned.wav", truth48 + 0.05 * np.sin(2 * np.pi * 23000 * t)[None], 48000, "FLOAT")
+    plain = evaluate_paths(tmp_path / "truth44.wav", tmp_path / "plain.wav", 16000).mean
+    toned = evaluate_paths(tmp_path / "truth44.wav", tmp_path / "toned.wav", 16000).mean
+    assert toned.lsd == pytest.approx(plain.lsd, abs=1e-3)
+    as48 = evaluate_paths(tmp_path / "truth48.wav", tmp_path / "toned.wav", 16000).mean
+    assert as48.lsd > plain.lsd + 0.3

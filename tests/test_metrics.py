@@ -105,3 +105,39 @@ def test_band_structure_hand_computed_cases():
     assert tilted.top_band_db < -5 and tilted.band_bias_db < 0
     # undefined: no new band above 24 kHz, or a top band inside the given band
     assert np.isnan(score(ref, ref, 48000).band_bias_db) and np.isnan(score(ref, ref, 44100).top_band_db)
+
+
+def test_reference_top_bin_ends_where_training_ends():
+    from specsr.losses import band_mask
+    from specsr.metrics import METRIC_STFT, reference_top_bin
+
+    assert reference_top_bin(None) == reference_top_bin(48000) == reference_top_bin(96000) == 1025
+    assert reference_top_bin(44100) == math.ceil(2048 * 0.95 * 22050 / 48000) == 894
+    assert reference_top_bin(32000) == math.ceil(2048 * 0.95 * 16000 / 48000) == 649
+    # the loss trains a 44.1 kHz source's bins up to the same one
+    mask = band_mask(torch.tensor([8000.0]), torch.tensor([22050.0]), METRIC_STFT)
+    assert int(mask[0].nonzero().max()) + 1 == reference_top_bin(44100)
+
+
+def test_a_truth_below_48k_is_scored_up_to_its_own_nyquist():
+    """An estimate is not charged for content above what a 44.1 kHz truth could hold; every figure is the
+    same computation over the bins below 0.95 × its Nyquist."""
+    from specsr.metrics import reference_top_bin
+
+    n = 48000
+    truth = brickwall(noise(1.0, 48000, level=0.3), 48000, 20000)[0].astype(np.float64)
+    t = np.arange(n) / 48000
+    est = truth + 0.05 * np.sin(2 * np.pi * 23000 * t)  # a tone the truth's rate cannot carry
+    everything = score(truth, est, 16000)
+    own = score(truth, est, 16000, ref_sr=44100)
+    assert everything.lsd > 0.3
+    top = reference_top_bin(44100)
+    l_ref, l_est = metric_log_power(torch.from_numpy(truth)), metric_log_power(torch.from_numpy(est))
+    k = hf_start_bin(16000)
+    by_hand = float(torch.sqrt(((l_est[:top] - l_ref[:top]) ** 2).mean(0)).mean())
+    by_hand_hf = float(torch.sqrt(((l_est[k:top] - l_ref[k:top]) ** 2).mean(0)).mean())
+    assert own.lsd == pytest.approx(by_hand, rel=1e-6) and own.lsd_hf == pytest.approx(by_hand_hf, rel=1e-6)
+    assert own.lsd < 0.01 and own.lsd_lf == everything.lsd_lf
+    assert abs(own.band_bias_db) < 0.1 and own.texture == pytest.approx(1.0, abs=0.02)
+    assert abs(own.top_band_db) < 0.5  # the top band ends at the truth's limit too
+    assert everything.top_band_db > 10  # the tone counted when the truth is taken as 48 kHz
