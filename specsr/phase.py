@@ -83,20 +83,28 @@ def known_bins(known_mask: torch.Tensor) -> torch.Tensor:
     return first_free
 
 
-def _lowres_phase_nf(known_nf: torch.Tensor, kept_bins: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
-    b, _, f = known_nf.shape
+def _lowres_phase_nf(known_nf: torch.Tensor, kept_bins: torch.Tensor, cfg: STFTConfig,
+                     first_bin: int = 0) -> torch.Tensor:
+    """Unit phasors ``[B, M, F − first_bin]`` of the low-res phase copy for bins ``first_bin …`` (frames-major
+    ``known_nf`` ``[B, M, F]``): gathered first, so only the bins asked for are normalised."""
+    b, m, f = known_nf.shape
     q = copy_shift_bins(cfg)
-    unit = _unit(known_nf)
-    bins = torch.arange(f, device=known_nf.device)
+    bins = torch.arange(first_bin, f, device=known_nf.device)
     kc = kept_bins.to(known_nf.device).reshape(-1).expand(b) if kept_bins.numel() == 1 else \
         kept_bins.to(known_nf.device).reshape(-1)
     width = torch.clamp((kc // 2) // q * q, min=q)  # [B]
     src = kc[:, None] - width[:, None] + torch.remainder(bins[None, :] - kc[:, None], width[:, None])
-    src = torch.where(bins[None, :] < kc[:, None], bins[None, :].expand(b, f), src)  # [B, F]
+    src = torch.where(bins[None, :] < kc[:, None], bins[None, :].expand(b, -1), src)  # [B, F']
     valid = src >= 0  # a known band narrower than one shift: nothing to copy from
-    idx = src.clamp_min(0)[:, None, :].expand_as(unit)
-    copied = torch.gather(unit, -1, idx)
-    return torch.where(valid[:, None, :], copied, torch.ones_like(copied))
+    idx = src.clamp_min(0)[:, None, :].expand(b, m, -1)
+    copied = torch.view_as_real(torch.gather(known_nf, -1, idx))  # [B, M, F', 2]
+    norm2 = (copied[..., 0] * copied[..., 0]).addcmul_(copied[..., 1], copied[..., 1])
+    # x / |x|, and 1 + 0i where x == 0 (no phase to speak of) or there is nothing to copy from
+    keep = (norm2 > 0) & valid[:, None, :]
+    unit = copied * torch.where(keep, norm2, torch.ones_like(norm2)).rsqrt().unsqueeze(-1)
+    unit[..., 0] = torch.where(keep, unit[..., 0], torch.ones_like(norm2))
+    unit[..., 1] = torch.where(keep, unit[..., 1], torch.zeros_like(norm2))
+    return torch.view_as_complex(unit)
 
 
 def _check_inputs(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor, cfg: STFTConfig,
@@ -162,7 +170,7 @@ def reconstruct_frames(mag: torch.Tensor, known: torch.Tensor, known_mask: torch
     if method == "learned":
         angles = _unit(predicted_phase.transpose(-1, -2)[..., k0:].to(torch.complex64)).contiguous()  # type: ignore[union-attr]
     elif method == "lowres" or init == "lowres":
-        angles = _lowres_phase_nf(known_nf, kept, cfg)[..., k0:]
+        angles = _lowres_phase_nf(known_nf, kept, cfg, k0)
     else:
         gen = torch.Generator(device="cpu").manual_seed(seed)
         u = torch.rand(mag_nf[..., k0:].shape, generator=gen).to(mag_nf.device)
