@@ -67,6 +67,10 @@ def convert(
                                             help="Keep sources with no content above --min-content-hz."),
     min_content_hz: float = typer.Option(_D.min_content_hz, "--min-content-hz",
                                          help="Band-limited sources must reach this (or 0.8 x their Nyquist)."),
+    content_limit: list[str] = typer.Option([], "--content-limit", metavar="GROUP=HZ",
+                                            help="Take the sources of GROUP (a group or a folder above groups) to "
+                                            "hold content up to HZ only: the loss leaves their bins above 0.95 x "
+                                            "HZ out (a vocoder's or codec's top band). Repeatable."),
     noise_floor_db: str = typer.Option(_span_text(_D.noise_floor_db), "--noise-floor-db",
                                        help="dBFS range of the noise floor added to half the variants, or 'off'."),
     max_files: int | None = typer.Option(None, "--max-files", help="Use only the first N source files (sorted)."),
@@ -89,7 +93,8 @@ def convert(
         val_groups=_names(val_groups) if val_groups else None, stft_preset=stft_preset, seed=seed,
         test_speakers=() if test_speakers.strip().lower() in ("", "none") else tuple(test_speakers.split(",")),
         allow_band_limited=allow_band_limited, noise_floor_db=noise, all_mics=all_mics,
-        min_content_hz=min_content_hz, shard_size=shard_size, spectrograms=spectrograms)
+        min_content_hz=min_content_hz, content_limits=tuple(content_limit), shard_size=shard_size,
+        spectrograms=spectrograms)
 
     def on_warning(message: str) -> None:
         if quiet:

@@ -537,7 +537,10 @@ class ConvertConfig(_Config):
     degradations). ``noise_floor_db``: the dBFS range of the noise floor added to half the variants
     (None: none). ``test_speakers`` are never written; ``all_mics`` keeps VCTK microphones other than
     mic1; ``allow_band_limited`` keeps sources with no content above ``min_content_hz`` (or 0.8 × their
-    Nyquist). ``shard_size``: segments (or pairs) per shard file.
+    Nyquist). ``content_limits``: ``"GROUP=HZ"`` entries; the sources of that group (or of the groups under
+    that folder) are taken to hold content up to HZ only, whatever their rate, so the loss leaves their bins
+    above 0.95 × HZ out (a vocoder's or a codec's top band that should not be learned). ``shard_size``:
+    segments (or pairs) per shard file.
 
     Sequences are kept as tuples (a single string counts as a list of one). Types are checked here;
     ``build_dataset`` checks the values (the filter names live in ``specsr.degrade``, which this module
@@ -561,11 +564,13 @@ class ConvertConfig(_Config):
     noise_floor_db: tuple[float, float] | None = (-90.0, -60.0)
     all_mics: bool = False
     min_content_hz: float = 16000.0
+    content_limits: tuple[str, ...] = ()
     shard_size: int = 256
     spectrograms: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("sr_in_choices", "sr_in_range", "filters", "val_groups", "test_speakers", "noise_floor_db"):
+        for name in ("sr_in_choices", "sr_in_range", "filters", "val_groups", "test_speakers", "noise_floor_db",
+                     "content_limits"):
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, (value,))

@@ -177,6 +177,38 @@ def test_cli_audio_by_default_and_pair_options_need_spectrograms(source: Path, t
     assert not (tmp_path / "ds2").exists()
 
 
+def test_content_limit_lowers_a_groups_content_only(source: Path, tmp_path: Path) -> None:
+    """--content-limit: a group's sources are taken to end at HZ (never above what they hold), the others as
+    detected; the audio is the same; the limits are part of the recipe (a resume must give them again)."""
+    build_dataset([source], tmp_path / "plain", **FAST)
+    build_dataset([source], tmp_path / "ds", content_limits=("b=16000", "a/=30000"), **FAST)
+    plain, limited = (json.loads((tmp_path / d / MANIFEST_NAME).read_text()) for d in ("plain", "ds"))
+    before = {it["id"]: it["source_nyquist_hz"] for it in plain["items"]}
+    assert {it["group"] for it in limited["items"]} == {"a", "b"}
+    for it in limited["items"]:  # a's limit lies above both its rates' Nyquists: nothing changes there
+        assert it["source_nyquist_hz"] == (16000.0 if it["group"] == "b" else before[it["id"]])
+    a, b = segments_of(tmp_path / "plain"), segments_of(tmp_path / "ds")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert limited["settings"]["content_limits"] == {"a": 30000.0, "b": 16000.0}
+    assert "content_limits" not in plain["settings"]  # datasets built before the option still resume
+    with pytest.raises(SpecsrError, match="other settings:.*content_limits"):
+        build_dataset([source], tmp_path / "ds", **FAST)
+    with pytest.raises(SpecsrError, match="--content-limit: no group named c or under it; groups: a, b"):
+        build_dataset([source], tmp_path / "new", content_limits=("c=1000",), **FAST)
+    for bad in ("b", "b=", "=2000", "b=-1", "b=abc"):
+        with pytest.raises(SpecsrError, match="--content-limit: expected GROUP=HZ"):
+            build_dataset([source], tmp_path / "new", content_limits=(bad,), **FAST)
+    with pytest.raises(SpecsrError, match="--content-limit: b is given twice"):
+        build_dataset([source], tmp_path / "new", content_limits=("b=1000", "b/=2000"), **FAST)
+    assert not (tmp_path / "new").exists()
+    from specsr.cli.main import app
+
+    result = runner.invoke(app, ["convert", str(source), "-o", str(tmp_path / "cli"), "--content-limit", "zz=100",
+                                 "-q"])
+    assert_one_line_error(result, "--content-limit: no group named zz")
+    assert not (tmp_path / "cli").exists()
+
+
 # ----------------------------------------------------------------------------------------------------
 # Pairs on the fly
 

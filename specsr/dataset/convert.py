@@ -47,7 +47,7 @@ from specsr.dataset.reader import (
     shard_kinds,
 )
 from specsr.dataset.segments import wav_header, write_shard_header
-from specsr.dataset.sources import SourceScan, assign_splits, discover_sources, header_usable
+from specsr.dataset.sources import SourceScan, assign_splits, discover_sources, header_usable, in_group
 from specsr.degrade import family_names
 from specsr.errors import SpecsrError
 from specsr.spectral import n_frames
@@ -391,6 +391,11 @@ def build_dataset(sources: Sequence[str | os.PathLike], output_dir: str | os.Pat
         if scan.test_files:
             raise SpecsrError(f"{where}: only files of test speakers ({', '.join(sorted(scan.test_files))}) found")
         raise SpecsrError(f"{where}: no audio files found")
+    groups = {f.group for f in scan.files}
+    unknown = [g for g, _hz in recipe.content_limits if not any(in_group(x, g) for x in groups)]
+    if unknown:
+        raise SpecsrError(f"--content-limit: no group named {', '.join(unknown)} or under it; groups: "
+                          f"{', '.join(sorted(groups))}")
     usable = header_usable(cfg.sr_out, recipe.segment_samples / cfg.sr_out / 2)
     splits, split_mode = assign_splits(scan.files, cfg.val_fraction, cfg.seed, usable, val_groups=cfg.val_groups)
 
@@ -585,12 +590,13 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
         raise SpecsrError(f"min content frequency must be >= 0 Hz, got {cfg.min_content_hz}")
     if cfg.shard_size < 1:
         raise SpecsrError(f"shard size must be >= 1, got {cfg.shard_size}")
+    limits = parse_content_limits(cfg.content_limits)
     tests = sorted({s.strip().lower() for s in cfg.test_speakers if s.strip()})
     recipe = Recipe(stft=stft_cfg, sr_out=sr_out, segment_samples=segment_samples,
                     n_frames=n_frames(segment_samples, stft_cfg), sr_in_choices=choices, sr_in_range=rng_hz,
                     families=tuple(families), variants=cfg.variants, seed=cfg.seed, noise_floor_db=noise,
                     min_content_hz=float(cfg.min_content_hz), allow_band_limited=bool(cfg.allow_band_limited),
-                    kind=kind)
+                    kind=kind, content_limits=limits)
     if kind == "audio":
         settings: dict[str, Any] = {
             "segment_seconds": float(cfg.segment_seconds), "seed": cfg.seed, "val_fraction": float(cfg.val_fraction),
@@ -599,6 +605,8 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
             "silent_segment_db": SILENT_SEGMENT_DB}
         if cfg.val_groups:
             settings["val_groups"] = sorted(set(cfg.val_groups))
+        if limits:
+            settings["content_limits"] = {group: hz for group, hz in limits}
         return settings, recipe
     settings = {
         "sr_in_choices": list(choices) if choices is not None else None,
@@ -611,7 +619,28 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
     }
     if cfg.val_groups:  # recorded only when used, so that datasets built before the option still resume
         settings["val_groups"] = sorted(set(cfg.val_groups))
+    if limits:
+        settings["content_limits"] = {group: hz for group, hz in limits}
     return settings, recipe
+
+
+def parse_content_limits(entries: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """``("speech-synthetic=22050", …)`` → ``(("speech-synthetic", 22050.0), …)``, sorted by group; one line
+    naming the entry for anything else."""
+    limits: dict[str, float] = {}
+    for entry in entries:
+        group, sep, hz_text = entry.partition("=")
+        group = group.strip().strip("/")
+        try:
+            hz = float(hz_text) if sep else float("nan")
+        except ValueError:
+            hz = float("nan")
+        if not group or not hz > 0:
+            raise SpecsrError(f"--content-limit: expected GROUP=HZ (a group or folder, a frequency > 0), got {entry!r}")
+        if group in limits:
+            raise SpecsrError(f"--content-limit: {group} is given twice")
+        limits[group] = hz
+    return tuple(sorted(limits.items()))
 
 
 def _check_resumable(root: Path, manifest: dict[str, Any], kind: str) -> None:

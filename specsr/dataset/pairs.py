@@ -27,7 +27,7 @@ from specsr.config import STFTConfig
 from specsr.cutoff import detect_cutoff
 from specsr.dataset.reader import SPEC_KINDS, shard_kinds
 from specsr.dataset.segments import PCM_SCALE
-from specsr.dataset.sources import SourceFile, stable_hash
+from specsr.dataset.sources import SourceFile, in_group, stable_hash
 from specsr.degrade import apply, random_degradation
 from specsr.errors import SpecsrError
 from specsr.spectral import log_power, stft
@@ -63,6 +63,7 @@ class Recipe:
     min_content_hz: float
     allow_band_limited: bool
     kind: str = "spectrograms"  # or "audio"
+    content_limits: tuple[tuple[str, float], ...] = ()  # (group, Hz): content taken to end there (ConvertConfig)
 
     def layout(self, kind: str) -> tuple[np.dtype, tuple[int, ...]]:
         """dtype and shape of one item of the array ``kind``."""
@@ -140,8 +141,11 @@ def _process_file_unsafe(task: FileTask) -> FileResult:
     est = detect_cutoff(mono, sr)
     if est.silent:
         return _skipped(task, "silent")
-    # content limit: the detected edge of a band-limited file, else Nyquist
+    # content limit: the detected edge of a band-limited file, else Nyquist; lower where the group's is set
     content_hz = est.cutoff_hz if est.band_limited else sr / 2
+    for group, limit_hz in r.content_limits:
+        if in_group(src.group, group):
+            content_hz = min(content_hz, limit_hz)
     if est.band_limited and est.cutoff_hz < min(r.min_content_hz, 0.8 * sr / 2) and not r.allow_band_limited:
         return _skipped(task, "band-limited", f"no content above {est.cutoff_hz:.0f} Hz")
     x = resample(mono, sr, r.sr_out) if sr != r.sr_out else mono

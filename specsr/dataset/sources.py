@@ -124,6 +124,11 @@ def _vctk_speaker(top: str, rel: PurePosixPath) -> tuple[str | None, bool, str |
     return speaker or m.group(1), in_layout, m.group(2)
 
 
+def in_group(group: str, name: str) -> bool:
+    """``group`` is ``name`` or lies under it (``speech-synthetic/mei`` is in ``speech-synthetic``)."""
+    return group == name or group.startswith(name + "/")
+
+
 def assign_splits(files: Sequence[SourceFile], val_fraction: float, seed: int,
                   usable: Callable[[SourceFile], bool] | None = None,
                   val_groups: Sequence[str] | None = None) -> tuple[dict[str, str], str]:
