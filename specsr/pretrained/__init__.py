@@ -16,7 +16,7 @@ from pathlib import Path
 from specsr.errors import SpecsrError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL = "specsr-unet-48k-v5"
+DEFAULT_MODEL = "specsr-unet-48k-v6"
 WIDE_MODEL = "specsr-unet-48k-v5-wide"  # trained on cutoffs 11-22.05 kHz (MP3 shelves, 32 and 44.1 kHz sources)
 # The default is a pair: DEFAULT_MODEL predicts above cutoffs in its trained range (2-12 kHz), WIDE_MODEL above
 # higher ones (:meth:`specsr.pipeline.Upsampler.model_for`). A model asked for by name is that model alone.
@@ -49,10 +49,13 @@ REGISTRY: dict[str, BundledModel] = {m.name: m for m in (
     BundledModel("specsr-unet-48k-v4", "32978f2d880523ee95802a7aaf887dfdbda8385c80c8a27b1306a19d27544354",
                  "patch-8 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; v3's recipe with "
                  "augmented real speech, chosen on a held-out VCTK speaker (see the README's model card)"),
-    BundledModel(DEFAULT_MODEL, "2ef5a8e915918b00fc643889a5f0325fd50d83d646fed82996c7d8ebdb5124e9",
+    BundledModel(DEFAULT_MODEL, "6a17774f51e46ee0e520121d9e2118388316d4873ba0c165ab46aac233fe7808",
+                 "patch-8 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; v5's recipe with the "
+                 "synthetic voices' top band left out of the loss; cutoffs above 12 kHz go to its wide partner (see "
+                 "the README's model card)"),
+    BundledModel("specsr-unet-48k-v5", "2ef5a8e915918b00fc643889a5f0325fd50d83d646fed82996c7d8ebdb5124e9",
                  "patch-8 U-Net, 574k parameters (float16), any input rate 4-24 kHz -> 48 kHz; v4's recipe from a "
-                 "stage 1 three times as long; cutoffs above 12 kHz go to its wide partner (see the README's model "
-                 "card)"),
+                 "stage 1 three times as long (see the README's model card)"),
     BundledModel(WIDE_MODEL, "57ea3079a8d965d868a4f5af8d347ab01e349ac039db40e7067d0d9a7ad97fc1",
                  "v5 fine-tuned on cutoffs 11-22.05 kHz only (MP3 shelves at 14-20 kHz, 32 and 44.1 kHz sources): the "
                  "default's partner for cutoffs above 12 kHz (see the README's model card)"),
