@@ -30,11 +30,11 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_SR_IN_CHOICES = (8000, 12000, 16000, 24000)  # Hz, when neither choices nor a range is given
 # The input rates real files come at: the on-the-fly degradations draw among those within the task's range.
 COMMON_INPUT_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100)
-# VCTK 0.92's standard test speakers: never in train or val.
 # A recording's top 5 % below its Nyquist is its anti-aliasing filter's transition (and a resampler's): the
 # loss trains a source's bins below this fraction of its Nyquist only, and the metric scores a truth stored
 # below 48 kHz up to there (specsr.losses.band_mask, specsr.metrics.reference_top_bin)
 SOURCE_NYQUIST_MARGIN = 0.95
+# VCTK 0.92's standard test speakers: never in train or val.
 VCTK_TEST_SPEAKERS = ("p347", "p351", "p360", "p361", "p362", "p363", "p364", "p374", "p376", "s5")
 
 

@@ -145,8 +145,8 @@ class MetricReference:
     """A reference signal ``[T]`` at 48 kHz whose spectrum is computed once and reused for every estimate.
 
     An estimate of another length is scored against the reference trimmed to it (its spectrum is
-    cached per length too). ``ref_sr``: the rate the truth was recorded at, when below 48 kHz (its bins above
-    that Nyquist are not scored: :func:`reference_top_bin`).
+    cached per length too). ``ref_sr``: the rate the truth was recorded at, when below 48 kHz (its bins from
+    0.95 × that Nyquist up are not scored: :func:`reference_top_bin`).
     """
 
     def __init__(self, ref: np.ndarray | torch.Tensor, ref_sr: float | None = None) -> None:
@@ -177,7 +177,7 @@ def score(ref: np.ndarray | torch.Tensor, est: np.ndarray | torch.Tensor, sr_in:
     """LSD / LSD-HF / LSD-LF / SNR of ``est`` against ``ref``, both mono ``[T]`` at 48 kHz.
 
     Lengths must match (trim before, or use :func:`score_signals`, which does). ``ref_sr``: the rate the
-    truth was recorded at, when below 48 kHz (bins above its Nyquist are not scored).
+    truth was recorded at, when below 48 kHz (bins from 0.95 × its Nyquist up are not scored).
     """
     r, e = _as_tensor(ref), _as_tensor(est)
     if r.ndim != 1 or e.ndim != 1:
@@ -201,8 +201,8 @@ def _scores(r: torch.Tensor, lr: torch.Tensor | None, e: torch.Tensor, sr_in: fl
 
 def band_structure(l_est: torch.Tensor, l_ref: torch.Tensor, sr_in: float) -> tuple[float, float, float, float]:
     """``(band bias dB, envelope r, texture, top band dB)`` of the new band (module docstring) from the metric's
-    log10-power ``[F', N]`` of estimate and truth (``F'`` ≤ 1025: bins above a truth's own Nyquist cut off,
-    the top band then ends there). NaN where undefined (no new band, too few frames)."""
+    log10-power ``[F', N]`` of estimate and truth (``F'`` ≤ 1025: a truth's bins from 0.95 × its own Nyquist
+    up cut off, the top band then ends there). NaN where undefined (no new band, too few frames)."""
     k = hf_start_bin(sr_in)
     n_bins = l_ref.shape[0]
     if k >= n_bins - 2 or l_ref.shape[-1] < 1:

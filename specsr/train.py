@@ -655,8 +655,8 @@ def _grow_for_phase(state: dict[str, torch.Tensor], fresh: dict[str, torch.Tenso
 
 
 def _score_item(ref: np.ndarray, est: np.ndarray, sample_rate: int, sr_in: int, source_sr: float) -> Scores:
-    """Metrics of a validation output, the bins above its source's Nyquist left out (the truth holds
-    nothing there: a 44.1 kHz source; the loss does not train them either)."""
+    """Metrics of a validation output, scored below 0.95 × its source's content limit (``source_sr`` / 2: a
+    44.1 kHz source's Nyquist, or a lower limit the dataset records), where the loss stops too."""
     r = to_metric_signal(ref[None], sample_rate)
     e = to_metric_signal(est[None], sample_rate)
     return score_signals(r, e, sr_in, source_sr)[0]
