@@ -68,9 +68,15 @@ def copy_shift_bins(cfg: STFTConfig) -> int:
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
-    """``x / |x|``, and 1 where ``x == 0`` (no phase to speak of)."""
-    mag = x.abs()
-    return torch.where(mag > 0, x / mag.clamp_min(1e-30), torch.ones_like(x))
+    """``x / |x|``, and 1 where ``x == 0`` (no phase to speak of; in float32 also below ~1e-19, far under any
+    STFT bin of audio). In real arithmetic: complex abs and division are several times slower."""
+    r = torch.view_as_real(x)
+    norm2 = (r[..., 0] * r[..., 0]).addcmul_(r[..., 1], r[..., 1])
+    keep = norm2 > 0
+    unit = r * torch.where(keep, norm2, torch.ones_like(norm2)).rsqrt().unsqueeze(-1)
+    unit[..., 0] = torch.where(keep, unit[..., 0], torch.ones_like(norm2))
+    unit[..., 1] = torch.where(keep, unit[..., 1], torch.zeros_like(norm2))
+    return torch.view_as_complex(unit)
 
 
 def known_bins(known_mask: torch.Tensor) -> torch.Tensor:
@@ -97,14 +103,8 @@ def _lowres_phase_nf(known_nf: torch.Tensor, kept_bins: torch.Tensor, cfg: STFTC
     src = torch.where(bins[None, :] < kc[:, None], bins[None, :].expand(b, -1), src)  # [B, F']
     valid = src >= 0  # a known band narrower than one shift: nothing to copy from
     idx = src.clamp_min(0)[:, None, :].expand(b, m, -1)
-    copied = torch.view_as_real(torch.gather(known_nf, -1, idx))  # [B, M, F', 2]
-    norm2 = (copied[..., 0] * copied[..., 0]).addcmul_(copied[..., 1], copied[..., 1])
-    # x / |x|, and 1 + 0i where x == 0 (no phase to speak of) or there is nothing to copy from
-    keep = (norm2 > 0) & valid[:, None, :]
-    unit = copied * torch.where(keep, norm2, torch.ones_like(norm2)).rsqrt().unsqueeze(-1)
-    unit[..., 0] = torch.where(keep, unit[..., 0], torch.ones_like(norm2))
-    unit[..., 1] = torch.where(keep, unit[..., 1], torch.zeros_like(norm2))
-    return torch.view_as_complex(unit)
+    unit = _unit(torch.gather(known_nf, -1, idx))
+    return torch.where(valid[:, None, :], unit, torch.ones_like(unit))
 
 
 def _check_inputs(mag: torch.Tensor, known: torch.Tensor, known_mask: torch.Tensor, cfg: STFTConfig,
