@@ -54,14 +54,13 @@ def main() -> int:
     set_name = args.set or args.source.name
     for path in files:
         wav, sr = sf.read(path, dtype="float64", always_2d=True)
-        wav = wav.mean(axis=1)
-        truth, sr_truth = wav[: int(args.max_seconds * sr)], min(sr, SR_TRUTH)
+        wav = native = wav.mean(axis=1)
         if sr != SR_TRUTH:
             g = gcd(SR_TRUTH, sr)
-            wav = resample_poly(wav, SR_TRUTH // g, sr // g)
-        wav = wav[: int(args.max_seconds * SR_TRUTH)]
-        if sr >= SR_TRUTH:
-            truth = wav
+            wav = resample_poly(native, SR_TRUTH // g, sr // g)
+        wav = wav[: int(args.max_seconds * SR_TRUTH)]  # the 48 kHz signal the inputs are made from
+        # the truth: a recording below 48 kHz at its own rate, anything else as the inputs see it
+        truth, sr_truth = (native[: int(args.max_seconds * sr)], sr) if sr < SR_TRUTH else (wav, SR_TRUTH)
         for rate in rates:
             clip = args.output / set_name / f"{rate // 1000}k-48k" / path.stem
             clip.mkdir(parents=True, exist_ok=True)

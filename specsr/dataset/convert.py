@@ -597,16 +597,17 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
                     families=tuple(families), variants=cfg.variants, seed=cfg.seed, noise_floor_db=noise,
                     min_content_hz=float(cfg.min_content_hz), allow_band_limited=bool(cfg.allow_band_limited),
                     kind=kind, content_limits=limits)
+    optional: dict[str, Any] = {}  # recorded only when used, so that datasets built before the options still resume
+    if cfg.val_groups:
+        optional["val_groups"] = sorted(set(cfg.val_groups))
+    if limits:
+        optional["content_limits"] = dict(limits)
     if kind == "audio":
         settings: dict[str, Any] = {
             "segment_seconds": float(cfg.segment_seconds), "seed": cfg.seed, "val_fraction": float(cfg.val_fraction),
             "test_speakers": tests, "min_content_hz": float(cfg.min_content_hz),
             "allow_band_limited": bool(cfg.allow_band_limited), "all_mics": bool(cfg.all_mics), "trim_db": TRIM_DB,
-            "silent_segment_db": SILENT_SEGMENT_DB}
-        if cfg.val_groups:
-            settings["val_groups"] = sorted(set(cfg.val_groups))
-        if limits:
-            settings["content_limits"] = {group: hz for group, hz in limits}
+            "silent_segment_db": SILENT_SEGMENT_DB, **optional}
         return settings, recipe
     settings = {
         "sr_in_choices": list(choices) if choices is not None else None,
@@ -615,12 +616,8 @@ def _check_settings(cfg: ConvertConfig) -> tuple[dict[str, Any], Recipe]:
         "noise_floor_db": list(noise) if noise is not None else None, "noise_floor_prob": NOISE_FLOOR_PROB,
         "val_fraction": float(cfg.val_fraction), "test_speakers": tests, "min_content_hz": float(cfg.min_content_hz),
         "allow_band_limited": bool(cfg.allow_band_limited), "all_mics": bool(cfg.all_mics), "trim_db": TRIM_DB,
-        "silent_segment_db": SILENT_SEGMENT_DB,
+        "silent_segment_db": SILENT_SEGMENT_DB, **optional,
     }
-    if cfg.val_groups:  # recorded only when used, so that datasets built before the option still resume
-        settings["val_groups"] = sorted(set(cfg.val_groups))
-    if limits:
-        settings["content_limits"] = {group: hz for group, hz in limits}
     return settings, recipe
 
 
