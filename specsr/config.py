@@ -209,6 +209,7 @@ class ModelConfig(_Config):
 
     ``channels`` are the widths of the encoder levels (each level halves frequency and time);
     ``freq_mix_layers`` bottleneck layers mix information along the whole frequency axis;
+    ``freq_mix_all_levels``: one such layer also after every level's block, down and up (every scale);
     ``patch_bins`` adjacent frequency bins are folded into channels before the first level (and unfolded
     after the last): the full-resolution convolutions then run on 1/``patch_bins`` of the image;
     ``predict_phase``: the network also sees the input's phase (two more input channels) and predicts the new
@@ -219,6 +220,7 @@ class ModelConfig(_Config):
     arch: str = "unet"
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     freq_mix_layers: int = 2
+    freq_mix_all_levels: bool = False
     use_position: bool = True
     use_cutoff: bool = True
     norm: str = "batch"

@@ -39,7 +39,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from specsr.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint, unwrap
-from specsr.config import RunConfig, TaskConfig, to_toml
+from specsr.config import ModelConfig, RunConfig, TaskConfig, to_toml
 from specsr.dataset import SpectrogramPairs, load_dataset_info
 from specsr.dataset.onthefly import PairMaker, validation_pairs
 from specsr.dataset.segments import AudioSegments
@@ -332,8 +332,13 @@ class Trainer:
             task = TaskConfig.from_saved(saved.get("task", {}), sample_rate).to_dict()
         except SpecsrError:
             task = saved.get("task", {})
+        model = saved.get("model", {})
+        try:  # a run saved before a [model] key existed has that key's default
+            model = ModelConfig.from_dict(model).to_dict() if model else model
+        except SpecsrError:
+            pass
         for table, old, new in (("stft", saved.get("stft", {}), self.cfg.stft.to_dict()), ("task", task,
-                                self.cfg.task.to_dict()), ("model", saved.get("model", {}), self.cfg.model.to_dict())):
+                                self.cfg.task.to_dict()), ("model", model, self.cfg.model.to_dict())):
             if old and old != new:
                 changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 raise SpecsrError(f"{where}: the run was made with another [{table}] ({', '.join(changed)} differ); "

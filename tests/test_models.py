@@ -17,10 +17,10 @@ TINY = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, disc_channels=(4, 8))
 STFT = STFTConfig(48000, 256, 64)  # 129 bins: small and odd
 
 
-@pytest.mark.parametrize("patch_bins", [1, 4])
+@pytest.mark.parametrize(("patch_bins", "all_levels"), [(1, False), (4, False), (4, True)])
 @pytest.mark.parametrize("n_frames", [1, 7, 16, 33])
-def test_unet_any_number_of_frames(n_frames, patch_bins):
-    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=patch_bins)
+def test_unet_any_number_of_frames(n_frames, patch_bins, all_levels):
+    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=patch_bins, freq_mix_all_levels=all_levels)
     model = build_model(cfg, STFT).eval()
     x = build_inputs(torch.randn(2, STFT.n_bins, n_frames) - 4, torch.tensor([30, 60]), cfg)
     assert x.shape == (2, 3, STFT.n_bins, n_frames)
@@ -132,12 +132,26 @@ def test_upsampling_has_no_transposed_convolutions():
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
 
 
-@pytest.mark.parametrize(("norm", "patch_bins"), [("batch", 1), ("group", 1), ("none", 1), ("batch", 8)])
-def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins):
+def _randomise_freq_mix(model: torch.nn.Module) -> None:
+    """FreqMix starts as the identity (zero mixing matrix): give it weights, so that what it does is tested."""
+    from specsr.models import FreqMix
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, FreqMix):
+                m.freq.weight.normal_(0, 0.3)
+
+
+@pytest.mark.parametrize(("norm", "patch_bins", "all_levels"),
+                         [("batch", 1, False), ("group", 1, False), ("none", 1, False), ("batch", 8, False),
+                          ("batch", 8, True)])
+def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins, all_levels):
     import copy
 
-    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm, patch_bins=patch_bins)
+    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm, patch_bins=patch_bins,
+                      freq_mix_all_levels=all_levels)
     model = build_model(cfg, STFT)
+    _randomise_freq_mix(model)
     with torch.no_grad():  # non-trivial running statistics and affine parameters
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -156,13 +170,17 @@ def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins):
         fuse_batchnorm(build_model(cfg, STFT).train())
 
 
-@pytest.mark.parametrize(("norm", "patch_bins"), [("batch", 1), ("none", 1), ("batch", 4)])
-def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins):
+@pytest.mark.parametrize(("norm", "patch_bins", "all_levels"),
+                         [("batch", 1, False), ("none", 1, False), ("batch", 4, False), ("batch", 4, True),
+                          ("none", 1, True)])
+def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins, all_levels):
     """``n_frames``: short signals share one network call, each computed as if alone (exact for BatchNorm
     in eval mode and no norm; the padding is the item's own)."""
-    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm=norm, patch_bins=patch_bins)
+    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm=norm, patch_bins=patch_bins,
+                      freq_mix_all_levels=all_levels)
     torch.manual_seed(0)
     model = build_model(cfg, STFT).eval()
+    _randomise_freq_mix(model)
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
@@ -177,6 +195,31 @@ def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins):
         for i, (x, n) in enumerate(zip(items, lengths, strict=True)):
             alone = model(x)
             assert torch.allclose(together[i:i + 1, :, :, :n], alone, atol=1e-5), (norm, n)
+
+
+def test_frequency_mixing_at_every_level():
+    """``freq_mix_all_levels``: one mixing layer after each level's block, down and up, each over that level's
+    whole frequency axis; it starts as the identity (in training, where its norm sees the batch), and
+    without it the network has exactly the parameters it always had (older checkpoints load strictly)."""
+    from specsr.models import FreqMix
+
+    plain_cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=4)
+    mixed_cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=4, freq_mix_all_levels=True)
+    plain, mixed = build_model(plain_cfg, STFT).train(), build_model(mixed_cfg, STFT).train()
+    assert not any(k.startswith(("down_mix", "up_mix")) for k in plain.state_dict())
+    rows = mixed.n_bins_padded // 4
+    assert [m.freq.in_features for m in mixed.down_mix] == [rows, rows // 2]
+    assert [m.freq.in_features for m in mixed.up_mix] == [rows // 2, rows]
+    assert sum(isinstance(m, FreqMix) for m in mixed.modules()) == 1 + 4
+    missing, unexpected = mixed.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("down_mix", "up_mix")) for k in missing)
+    x = build_inputs(torch.randn(1, STFT.n_bins, 12) - 4, torch.tensor([40]), plain_cfg)
+    with torch.no_grad():
+        assert torch.allclose(mixed(x), plain(x), atol=1e-5)  # the identity at initialisation
+        _randomise_freq_mix(mixed.eval())
+        far = x.clone()
+        far[:, 0, 5:9] += 3.0  # a change in the lowest bins reaches the top bins through the mixing
+        assert not torch.allclose(mixed(far)[..., -8:, :], mixed(x)[..., -8:, :])
 
 
 def test_patches_fold_adjacent_bins_into_channels():

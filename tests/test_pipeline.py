@@ -97,11 +97,18 @@ def test_chunked_equals_whole_file_deep_model_bf16(tmp_path):
     assert np.array_equal(whole, chunked)
 
 
-def test_receptive_field_bound(tmp_path):
-    """A change in one input frame never reaches further than receptive_field_frames."""
-    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm="none", use_position=False)
+@pytest.mark.parametrize("all_levels", [False, True])
+def test_receptive_field_bound(tmp_path, all_levels):
+    """A change in one input frame never reaches further than receptive_field_frames (frequency mixing at
+    every level is pointwise in time: the same bound)."""
+    cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm="none", use_position=False,
+                      freq_mix_all_levels=all_levels)
     torch.manual_seed(1)
     model = build_model(cfg, STFTConfig()).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("freq.weight"):
+                param.normal_(0, 0.1)
     rf = model.receptive_field_frames
     assert rf == 2 + 9 * (2 ** (len(cfg.channels) - 1) - 1)  # the closed form for this layout
     x = torch.randn(1, cfg.n_inputs, 1025, 96)
