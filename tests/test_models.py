@@ -199,8 +199,9 @@ def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins, all_le
 
 def test_frequency_mixing_at_every_level():
     """``freq_mix_all_levels``: one mixing layer after each level's block, down and up, each over that level's
-    whole frequency axis; it starts as the identity (in training, where its norm sees the batch), and
-    without it the network has exactly the parameters it always had (older checkpoints load strictly)."""
+    whole frequency axis; it starts as the identity (in training, where its norm sees the batch), carries the
+    lowest bins to the top where no convolution reaches, and without it the network has exactly the parameters
+    it always had (older checkpoints load strictly)."""
     from specsr.models import FreqMix
 
     plain_cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=4)
@@ -216,10 +217,16 @@ def test_frequency_mixing_at_every_level():
     x = build_inputs(torch.randn(1, STFT.n_bins, 12) - 4, torch.tensor([40]), plain_cfg)
     with torch.no_grad():
         assert torch.allclose(mixed(x), plain(x), atol=1e-5)  # the identity at initialisation
-        _randomise_freq_mix(mixed.eval())
-        far = x.clone()
-        far[:, 0, 5:9] += 3.0  # a change in the lowest bins reaches the top bins through the mixing
-        assert not torch.allclose(mixed(far)[..., -8:, :], mixed(x)[..., -8:, :])
+    # two levels: the convolutions reach ±11 rows (44 bins), so only mixing carries the lowest bins to the top
+    shallow = {"channels": (4, 8), "freq_mix_layers": 0, "patch_bins": 4}
+    plain, mixed = (build_model(ModelConfig(**shallow, freq_mix_all_levels=on), STFT).eval() for on in (False, True))
+    _randomise_freq_mix(mixed)
+    x = build_inputs(torch.randn(1, STFT.n_bins, 12) - 4, torch.tensor([120]), plain.cfg)
+    far = x.clone()
+    far[:, 0, 5:9] += 3.0
+    with torch.no_grad():
+        assert torch.equal(plain(far)[..., 100:, :], plain(x)[..., 100:, :])
+        assert not torch.allclose(mixed(far)[..., 100:, :], mixed(x)[..., 100:, :])
 
 
 def test_patches_fold_adjacent_bins_into_channels():
