@@ -106,14 +106,12 @@ class UNet(nn.Module):
         ch = cfg.channels
         self.inc = ConvBlock(cfg.n_inputs * p, ch[0], cfg.norm)
         self.down = nn.ModuleList(ConvBlock(ch[i], ch[i + 1], cfg.norm) for i in range(len(ch) - 1))
-        self.mix = nn.Sequential(*[FreqMix(ch[-1], self.n_bins_padded // (m * p), cfg.norm)
-                                   for _ in range(cfg.freq_mix_layers)])
+        rows = [self.n_bins_padded // (p * POOL ** level) for level in range(len(ch))]  # each level's F'
+        self.mix = nn.Sequential(*[FreqMix(ch[-1], rows[-1], cfg.norm) for _ in range(cfg.freq_mix_layers)])
         # with freq_mix_all_levels: one FreqMix after each level's block, down (levels 0..L-2) and up (L-2..0)
         n_mix = len(ch) - 1 if cfg.freq_mix_all_levels else 0
-        self.down_mix = nn.ModuleList(FreqMix(ch[i], self.n_bins_padded // (p * POOL ** i), cfg.norm)
-                                      for i in range(n_mix))
-        self.up_mix = nn.ModuleList(FreqMix(ch[i], self.n_bins_padded // (p * POOL ** i), cfg.norm)
-                                    for i in reversed(range(n_mix)))
+        self.down_mix = nn.ModuleList(FreqMix(ch[i], rows[i], cfg.norm) for i in range(n_mix))
+        self.up_mix = nn.ModuleList(FreqMix(ch[i], rows[i], cfg.norm) for i in reversed(range(n_mix)))
         self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 3, padding=1) for i in reversed(range(len(ch) - 1)))
         self.up = nn.ModuleList(ConvBlock(2 * ch[i], ch[i], cfg.norm) for i in reversed(range(len(ch) - 1)))
         self.out = nn.Conv2d(ch[0], p * cfg.n_outputs, 1)

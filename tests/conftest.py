@@ -46,6 +46,17 @@ def make_checkpoint_file(path: Path, *, loud: bool = False, cfg=None, seed: int 
     return save_checkpoint(make_checkpoint(model, cfg, STFTConfig(), task or TaskConfig(), name=path.stem), path)
 
 
+def randomise_freq_mix(model: torch.nn.Module, std: float = 0.3) -> None:
+    """Frequency-mixing layers start as the identity (a zero mixing matrix): give them weights, so that a test
+    sees what they do."""
+    from specsr.models import FreqMix
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, FreqMix):
+                m.freq.weight.normal_(0, std)
+
+
 def assert_one_line_error(result, *fragments: str) -> None:
     """A CLI result that failed with exactly one ``specsr: error: …`` line on stderr and no traceback."""
     assert result.exit_code != 0

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import randomise_freq_mix
 
 from specsr.checkpoint import load_checkpoint, make_checkpoint, read_checkpoint, save_checkpoint
 from specsr.config import ModelConfig, STFTConfig, TaskConfig
@@ -132,16 +133,6 @@ def test_upsampling_has_no_transposed_convolutions():
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
 
 
-def _randomise_freq_mix(model: torch.nn.Module) -> None:
-    """FreqMix starts as the identity (zero mixing matrix): give it weights, so that what it does is tested."""
-    from specsr.models import FreqMix
-
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, FreqMix):
-                m.freq.weight.normal_(0, 0.3)
-
-
 @pytest.mark.parametrize(("norm", "patch_bins", "all_levels"),
                          [("batch", 1, False), ("group", 1, False), ("none", 1, False), ("batch", 8, False),
                           ("batch", 8, True)])
@@ -151,7 +142,7 @@ def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins, all_levels):
     cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm, patch_bins=patch_bins,
                       freq_mix_all_levels=all_levels)
     model = build_model(cfg, STFT)
-    _randomise_freq_mix(model)
+    randomise_freq_mix(model)
     with torch.no_grad():  # non-trivial running statistics and affine parameters
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -180,7 +171,7 @@ def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins, all_le
                       freq_mix_all_levels=all_levels)
     torch.manual_seed(0)
     model = build_model(cfg, STFT).eval()
-    _randomise_freq_mix(model)
+    randomise_freq_mix(model)
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
@@ -220,7 +211,7 @@ def test_frequency_mixing_at_every_level():
     # two levels: the convolutions reach ±11 rows (44 bins), so only mixing carries the lowest bins to the top
     shallow = {"channels": (4, 8), "freq_mix_layers": 0, "patch_bins": 4}
     plain, mixed = (build_model(ModelConfig(**shallow, freq_mix_all_levels=on), STFT).eval() for on in (False, True))
-    _randomise_freq_mix(mixed)
+    randomise_freq_mix(mixed)
     x = build_inputs(torch.randn(1, STFT.n_bins, 12) - 4, torch.tensor([120]), plain.cfg)
     far = x.clone()
     far[:, 0, 5:9] += 3.0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import brickwall, make_checkpoint_file, noise
+from conftest import brickwall, make_checkpoint_file, noise, randomise_freq_mix
 
 from specsr import chunking, pipeline, pretrained
 from specsr.audio import resample, resampled_length
@@ -105,10 +105,7 @@ def test_receptive_field_bound(tmp_path, all_levels):
                       freq_mix_all_levels=all_levels)
     torch.manual_seed(1)
     model = build_model(cfg, STFTConfig()).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith("freq.weight"):
-                param.normal_(0, 0.1)
+    randomise_freq_mix(model, std=0.1)
     rf = model.receptive_field_frames
     assert rf == 2 + 9 * (2 ** (len(cfg.channels) - 1) - 1)  # the closed form for this layout
     x = torch.randn(1, cfg.n_inputs, 1025, 96)
