@@ -209,7 +209,8 @@ class ModelConfig(_Config):
 
     ``channels`` are the widths of the encoder levels (each level halves frequency and time);
     ``freq_mix_layers`` bottleneck layers mix information along the whole frequency axis;
-    ``freq_mix_all_levels``: one such layer also after every level's block, down and up (every scale);
+    ``freq_mix_levels``: one such layer also after the block of each of that many levels next to the
+    bottleneck, down and up (``len(channels) - 1``: every scale; 0: the bottleneck alone);
     ``patch_bins`` adjacent frequency bins are folded into channels before the first level (and unfolded
     after the last): the full-resolution convolutions then run on 1/``patch_bins`` of the image;
     ``predict_phase``: the network also sees the input's phase (two more input channels) and predicts the new
@@ -220,7 +221,7 @@ class ModelConfig(_Config):
     arch: str = "unet"
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     freq_mix_layers: int = 2
-    freq_mix_all_levels: bool = False
+    freq_mix_levels: int = 0
     use_position: bool = True
     use_cutoff: bool = True
     norm: str = "batch"
@@ -238,6 +239,9 @@ class ModelConfig(_Config):
         _check(len(self.channels) >= 1 and all(c > 0 for c in self.channels),
                f"[model] channels must be a non-empty list of positive integers, got {list(self.channels)}")
         _check(self.freq_mix_layers >= 0, f"[model] freq_mix_layers must be >= 0, got {self.freq_mix_layers!r}")
+        _check(0 <= self.freq_mix_levels < max(len(self.channels), 1),
+               f"[model] freq_mix_levels must be in 0..{max(len(self.channels) - 1, 0)} (the levels above the "
+               f"bottleneck: len(channels) - 1), got {self.freq_mix_levels!r}")
         _check(self.norm in ("batch", "group", "none"), f"[model] norm must be batch, group or none, got {self.norm!r}")
         _check(len(self.disc_channels) >= 1 and all(c > 0 for c in self.disc_channels),
                f"[model] disc_channels must be a non-empty list of positive integers, got {list(self.disc_channels)}")

@@ -19,8 +19,9 @@ Layout: ``len(channels)`` levels; each level is two 3×3 conv + norm + LeakyReLU
 average pooling, up by nearest-neighbour ×2 followed by a 3×3 conv (no transposed convolutions, so
 no checkerboard stripes). At the bottleneck, ``freq_mix_layers`` residual layers mix along the whole
 frequency axis (a learned ``[F', F']`` matrix per layer), because harmonic structure spans more
-bins than any stack of 3×3 kernels sees; with ``freq_mix_all_levels`` one such layer also follows every
-level's block on the way down and on the way up (mixing along the whole frequency axis at every scale).
+bins than any stack of 3×3 kernels sees; with ``freq_mix_levels`` = k one such layer also follows the block
+of each of the k levels next to the bottleneck, on the way down and on the way up (k = ``len(channels) - 1``:
+mixing along the whole frequency axis at every scale).
 With ``patch_bins`` P > 1, each run of P adjacent bins is folded into channels first (``[B, C, F, T]`` →
 ``[B, C·P, F/P, T]``) and the output unfolded (P channels → P bins): the levels then work on a P times
 smaller image, which is most of the cost at full resolution.
@@ -108,10 +109,10 @@ class UNet(nn.Module):
         self.down = nn.ModuleList(ConvBlock(ch[i], ch[i + 1], cfg.norm) for i in range(len(ch) - 1))
         rows = [self.n_bins_padded // (p * POOL ** level) for level in range(len(ch))]  # each level's F'
         self.mix = nn.Sequential(*[FreqMix(ch[-1], rows[-1], cfg.norm) for _ in range(cfg.freq_mix_layers)])
-        # with freq_mix_all_levels: one FreqMix after each level's block, down (levels 0..L-2) and up (L-2..0)
-        n_mix = len(ch) - 1 if cfg.freq_mix_all_levels else 0
-        self.down_mix = nn.ModuleList(FreqMix(ch[i], rows[i], cfg.norm) for i in range(n_mix))
-        self.up_mix = nn.ModuleList(FreqMix(ch[i], rows[i], cfg.norm) for i in reversed(range(n_mix)))
+        # freq_mix_levels = k: one FreqMix after the block of each of levels L-1-k..L-2, down; the same levels up
+        self.mix_levels = range(len(ch) - 1 - cfg.freq_mix_levels, len(ch) - 1)
+        self.down_mix = nn.ModuleList(FreqMix(ch[i], rows[i], cfg.norm) for i in self.mix_levels)
+        self.up_mix = nn.ModuleList(FreqMix(ch[i], rows[i], cfg.norm) for i in reversed(self.mix_levels))
         self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 3, padding=1) for i in reversed(range(len(ch) - 1)))
         self.up = nn.ModuleList(ConvBlock(2 * ch[i], ch[i], cfg.norm) for i in reversed(range(len(ch) - 1)))
         self.out = nn.Conv2d(ch[0], p * cfg.n_outputs, 1)
@@ -157,8 +158,8 @@ class UNet(nn.Module):
         skips = []
         h = self.inc(_fold(x, self.cfg.patch_bins), keeps[0])
         for level, block in enumerate(self.down, start=1):
-            if self.down_mix:
-                h = _masked(self.down_mix[level - 1](h), keeps[level - 1])
+            if level - 1 in self.mix_levels:
+                h = _masked(self.down_mix[level - 1 - self.mix_levels.start](h), keeps[level - 1])
             skips.append(h)
             h = block(F.avg_pool2d(h, POOL), keeps[level])
         h = _masked(self.mix(h), keeps[-1])
@@ -167,8 +168,8 @@ class UNet(nn.Module):
             # h is zero past each item at the coarser level, so its nearest upsampling is zero past it here
             h = _masked(conv(F.interpolate(h, scale_factor=float(POOL), mode="nearest")), keeps[level])
             h = block(torch.cat([h, skips.pop()], dim=1), keeps[level])
-            if self.up_mix:
-                h = _masked(self.up_mix[i](h), keeps[level])
+            if level in self.mix_levels:
+                h = _masked(self.up_mix[self.mix_levels.stop - 1 - level](h), keeps[level])
         return _unfold(self.out(h), self.cfg.patch_bins)[:, :, :f, :t]
 
     def _pad_items(self, x: torch.Tensor, n_frames: torch.Tensor,

@@ -18,10 +18,10 @@ TINY = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, disc_channels=(4, 8))
 STFT = STFTConfig(48000, 256, 64)  # 129 bins: small and odd
 
 
-@pytest.mark.parametrize(("patch_bins", "all_levels"), [(1, False), (4, False), (4, True)])
+@pytest.mark.parametrize(("patch_bins", "mix_levels"), [(1, 0), (4, 0), (4, 1), (4, 2)])
 @pytest.mark.parametrize("n_frames", [1, 7, 16, 33])
-def test_unet_any_number_of_frames(n_frames, patch_bins, all_levels):
-    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=patch_bins, freq_mix_all_levels=all_levels)
+def test_unet_any_number_of_frames(n_frames, patch_bins, mix_levels):
+    cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=patch_bins, freq_mix_levels=mix_levels)
     model = build_model(cfg, STFT).eval()
     x = build_inputs(torch.randn(2, STFT.n_bins, n_frames) - 4, torch.tensor([30, 60]), cfg)
     assert x.shape == (2, 3, STFT.n_bins, n_frames)
@@ -133,14 +133,13 @@ def test_upsampling_has_no_transposed_convolutions():
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
 
 
-@pytest.mark.parametrize(("norm", "patch_bins", "all_levels"),
-                         [("batch", 1, False), ("group", 1, False), ("none", 1, False), ("batch", 8, False),
-                          ("batch", 8, True)])
-def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins, all_levels):
+@pytest.mark.parametrize(("norm", "patch_bins", "mix_levels"),
+                         [("batch", 1, 0), ("group", 1, 0), ("none", 1, 0), ("batch", 8, 0), ("batch", 8, 2)])
+def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins, mix_levels):
     import copy
 
     cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, norm=norm, patch_bins=patch_bins,
-                      freq_mix_all_levels=all_levels)
+                      freq_mix_levels=mix_levels)
     model = build_model(cfg, STFT)
     randomise_freq_mix(model)
     with torch.no_grad():  # non-trivial running statistics and affine parameters
@@ -161,14 +160,14 @@ def test_fused_batchnorm_gives_the_same_outputs(norm, patch_bins, all_levels):
         fuse_batchnorm(build_model(cfg, STFT).train())
 
 
-@pytest.mark.parametrize(("norm", "patch_bins", "all_levels"),
-                         [("batch", 1, False), ("none", 1, False), ("batch", 4, False), ("batch", 4, True),
-                          ("none", 1, True)])
-def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins, all_levels):
+@pytest.mark.parametrize(("norm", "patch_bins", "mix_levels"),
+                         [("batch", 1, 0), ("none", 1, 0), ("batch", 4, 0), ("batch", 4, 2), ("none", 1, 2),
+                          ("batch", 4, 1)])
+def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins, mix_levels):
     """``n_frames``: short signals share one network call, each computed as if alone (exact for BatchNorm
     in eval mode and no norm; the padding is the item's own)."""
     cfg = ModelConfig(channels=(4, 8, 8), freq_mix_layers=1, norm=norm, patch_bins=patch_bins,
-                      freq_mix_all_levels=all_levels)
+                      freq_mix_levels=mix_levels)
     torch.manual_seed(0)
     model = build_model(cfg, STFT).eval()
     randomise_freq_mix(model)
@@ -189,20 +188,25 @@ def test_a_batch_of_different_lengths_equals_each_alone(norm, patch_bins, all_le
 
 
 def test_frequency_mixing_at_every_level():
-    """``freq_mix_all_levels``: one mixing layer after each level's block, down and up, each over that level's
-    whole frequency axis; it starts as the identity (in training, where its norm sees the batch), carries the
-    lowest bins to the top where no convolution reaches, and without it the network has exactly the parameters
-    it always had (older checkpoints load strictly)."""
+    """``freq_mix_levels``: one mixing layer after the block of each of that many levels next to the bottleneck,
+    down and up, each over that level's whole frequency axis; it starts as the identity (in training, where its
+    norm sees the batch), carries the lowest bins to the top where no convolution reaches, and without it the
+    network has exactly the parameters it always had (older checkpoints load strictly)."""
     from specsr.models import FreqMix
 
     plain_cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=4)
-    mixed_cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=4, freq_mix_all_levels=True)
+    mixed_cfg = ModelConfig(channels=(4, 8, 16), freq_mix_layers=1, patch_bins=4, freq_mix_levels=2)
     plain, mixed = build_model(plain_cfg, STFT).train(), build_model(mixed_cfg, STFT).train()
     assert not any(k.startswith(("down_mix", "up_mix")) for k in plain.state_dict())
     rows = mixed.n_bins_padded // 4
     assert [m.freq.in_features for m in mixed.down_mix] == [rows, rows // 2]
     assert [m.freq.in_features for m in mixed.up_mix] == [rows // 2, rows]
     assert sum(isinstance(m, FreqMix) for m in mixed.modules()) == 1 + 4
+    deep = build_model(mixed_cfg.with_overrides(freq_mix_levels=1), STFT)  # the level next to the bottleneck only
+    assert [m.freq.in_features for m in (*deep.down_mix, *deep.up_mix)] == [rows // 2, rows // 2]
+    for bad in (-1, 3):
+        with pytest.raises(SpecsrError, match=r"freq_mix_levels must be in 0\.\.2"):
+            mixed_cfg.with_overrides(freq_mix_levels=bad)
     missing, unexpected = mixed.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and all(k.startswith(("down_mix", "up_mix")) for k in missing)
     x = build_inputs(torch.randn(1, STFT.n_bins, 12) - 4, torch.tensor([40]), plain_cfg)
@@ -210,7 +214,7 @@ def test_frequency_mixing_at_every_level():
         assert torch.allclose(mixed(x), plain(x), atol=1e-5)  # the identity at initialisation
     # two levels: the convolutions reach ±11 rows (44 bins), so only mixing carries the lowest bins to the top
     shallow = {"channels": (4, 8), "freq_mix_layers": 0, "patch_bins": 4}
-    plain, mixed = (build_model(ModelConfig(**shallow, freq_mix_all_levels=on), STFT).eval() for on in (False, True))
+    plain, mixed = (build_model(ModelConfig(**shallow, freq_mix_levels=k), STFT).eval() for k in (0, 1))
     randomise_freq_mix(mixed)
     x = build_inputs(torch.randn(1, STFT.n_bins, 12) - 4, torch.tensor([120]), plain.cfg)
     far = x.clone()

@@ -193,7 +193,7 @@ def test_run_folder_guards_and_bad_checkpoint(dataset, tmp_path):
     with pytest.raises(SpecsrError, match=r"another \[task\] \(max_cutoff_hz differ\)"):
         train(dataset, tmp_path / "run", changed, device="cpu", quiet=True, resume=True)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
-    del record["config"]["model"]["freq_mix_all_levels"]  # a run saved before that [model] key existed: its default
+    del record["config"]["model"]["freq_mix_levels"]  # a run saved before that [model] key existed: its default
     (tmp_path / "run" / "run.json").write_text(json.dumps(record))
     train(dataset, tmp_path / "run", cfg, device="cpu", quiet=True, resume=True)
     record = json.loads((tmp_path / "run" / "run.json").read_text())  # a run made with another STFT
