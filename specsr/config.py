@@ -239,9 +239,9 @@ class ModelConfig(_Config):
         _check(len(self.channels) >= 1 and all(c > 0 for c in self.channels),
                f"[model] channels must be a non-empty list of positive integers, got {list(self.channels)}")
         _check(self.freq_mix_layers >= 0, f"[model] freq_mix_layers must be >= 0, got {self.freq_mix_layers!r}")
-        _check(0 <= self.freq_mix_levels < max(len(self.channels), 1),
-               f"[model] freq_mix_levels must be in 0..{max(len(self.channels) - 1, 0)} (the levels above the "
-               f"bottleneck: len(channels) - 1), got {self.freq_mix_levels!r}")
+        _check(0 <= self.freq_mix_levels <= len(self.channels) - 1,
+               f"[model] freq_mix_levels must be in 0..{len(self.channels) - 1} (the levels above the bottleneck: "
+               f"len(channels) - 1), got {self.freq_mix_levels!r}")
         _check(self.norm in ("batch", "group", "none"), f"[model] norm must be batch, group or none, got {self.norm!r}")
         _check(len(self.disc_channels) >= 1 and all(c > 0 for c in self.disc_channels),
                f"[model] disc_channels must be a non-empty list of positive integers, got {list(self.disc_channels)}")
