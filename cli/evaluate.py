@@ -11,7 +11,7 @@ from tqdm import tqdm
 from specsr.cli import options as opt
 from specsr.cli.app import command, warn
 from specsr.errors import SpecsrError
-from specsr.utils import atomic_write_text
+from specsr.utils import atomic_write_text, check_output_path
 
 
 @command("evaluate")
@@ -30,6 +30,7 @@ def evaluate_cmd(
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="With --compare: model-free baselines."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write per-file (or per-clip) metrics as CSV."),
     markdown: Path | None = typer.Option(None, "--markdown", help="With --compare: also write the tables here."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing --csv / --markdown files."),
     quiet: opt.Quiet = False,
 ) -> None:
     """LSD / LSD-HF / LSD-LF / SNR, exactly as NU-Wave 2 and AP-BWE report them (48 kHz, 2048/512).
@@ -42,6 +43,11 @@ def evaluate_cmd(
     def bar(items: list, unit: str) -> tqdm:
         return tqdm(items, unit=unit, disable=quiet, leave=False, dynamic_ncols=True)
 
+    if markdown is not None and compare_dir is None:
+        raise SpecsrError("--markdown goes with --compare (the tables it writes); for two files or folders use --csv")
+    for out in (csv_path, markdown):  # before any scoring, which can take minutes
+        if out is not None:
+            check_output_path(out, overwrite=force)
     if compare_dir is not None:
         if ref is not None or est is not None:
             raise SpecsrError("--compare takes a folder; do not also give REF and EST")

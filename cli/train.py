@@ -27,7 +27,8 @@ def _resolve_config(config: Path | None, overrides: dict[str, dict]):  # noqa: A
 def train_cmd(
     dataset_dir: Path = typer.Argument(..., help="A dataset folder made by specsr convert."),
     output: Path = typer.Option(..., "-o", "--output", help="Run folder (checkpoints, metrics, config)."),
-    config: Path | None = typer.Option(None, "--config", help="TOML file with [stft] [task] [model] [train]."),
+    config: Path | None = typer.Option(None, "--config",
+                                        help="TOML file with [stft] [task] [model] [train] [degrade]."),
     model: str | None = typer.Option(None, "--model", help="unet or srgan (overrides the config)."),
     steps: int | None = typer.Option(None, "--steps", help="Total optimisation steps."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Items per step and process."),

@@ -114,6 +114,27 @@ def test_cli_pair_csv_and_compare(tmp_path, cli_app, write_wav):
     assert "noise-fill" in r.output and (tmp_path / "t.md").read_text().startswith("### demo")
 
 
+def test_cli_outputs_are_not_overwritten_without_force(tmp_path, cli_app, write_wav):
+    ref = write_wav("r.wav", _tone_and_noise(), 48000, "FLOAT")
+    est = write_wav("e.wav", 0.5 * _tone_and_noise(), 48000, "FLOAT")
+    out_csv = tmp_path / "m.csv"
+    out_csv.write_text("keep me")
+    args = ["evaluate", str(ref), str(est), "--sr-in", "16000", "--csv", str(out_csv), "-q"]
+    r = runner.invoke(cli_app, args)
+    assert r.exit_code != 0 and "exists already" in r.output and "Traceback" not in r.output
+    assert out_csv.read_text() == "keep me"
+    r = runner.invoke(cli_app, [*args, "-f"])
+    assert r.exit_code == 0, r.output
+    assert out_csv.read_text().startswith("file,lsd")
+    _fake_compare_dir(tmp_path / "cmp")
+    table = tmp_path / "t.md"
+    table.write_text("keep me")
+    r = runner.invoke(cli_app, ["evaluate", "--compare", str(tmp_path / "cmp"), "-q", "--markdown", str(table)])
+    assert r.exit_code != 0 and "exists already" in r.output and table.read_text() == "keep me"
+    r = runner.invoke(cli_app, ["evaluate", str(ref), str(est), "--sr-in", "16000", "--markdown", str(table), "-q"])
+    assert r.exit_code != 0 and "--markdown goes with --compare" in r.output
+
+
 @pytest.mark.parametrize("case", ["missing", "directory", "garbage", "empty", "nan", "short", "no_sr_in",
                                   "bad_csv_dir"])
 def test_cli_bad_input_one_line_no_traceback(tmp_path, cli_app, write_wav, case):
