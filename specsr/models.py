@@ -168,8 +168,8 @@ class UNet(nn.Module):
             # h is zero past each item at the coarser level, so its nearest upsampling is zero past it here
             h = _masked(conv(F.interpolate(h, scale_factor=float(POOL), mode="nearest")), keeps[level])
             h = block(torch.cat([h, skips.pop()], dim=1), keeps[level])
-            if level in self.mix_levels:
-                h = _masked(self.up_mix[self.mix_levels.stop - 1 - level](h), keeps[level])
+            if level in self.mix_levels:  # up_mix runs from the deepest mixed level, as this loop does
+                h = _masked(self.up_mix[i](h), keeps[level])
         return _unfold(self.out(h), self.cfg.patch_bins)[:, :, :f, :t]
 
     def _pad_items(self, x: torch.Tensor, n_frames: torch.Tensor,
